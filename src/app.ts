@@ -1,0 +1,29 @@
+/**
+ * The Hono app: routes, and the one place errors become HTTP responses. No logger middleware:
+ * URLs carry tokens (`/v1/ws?token=`), and tokens are never written to logs.
+ */
+import { Hono } from "hono";
+import type { Env } from "./env";
+import { ProtocolError } from "./protocol/errors";
+import { errorResponse, toProtocolError } from "./routes/http-errors";
+import { ingestRoutes } from "./routes/ingest";
+import { wsRoutes } from "./routes/ws";
+
+export const app = new Hono<{ Bindings: Env }>();
+
+app.get("/healthz", (c) => c.json({ status: "ok" }));
+app.route("/", wsRoutes);
+app.route("/", ingestRoutes);
+
+app.notFound((c) =>
+  errorResponse(
+    c,
+    new ProtocolError("resource_not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`),
+  ),
+);
+
+app.onError((error, c) => {
+  const refusal = toProtocolError(error);
+  if (refusal.code === "server_error") console.error(`${c.req.method} ${new URL(c.req.url).pathname} failed`, error);
+  return errorResponse(c, refusal);
+});

@@ -1,0 +1,18 @@
+import type { HubDurableObject } from "./hub/hub-durable-object";
+import type { TopicDurableObject } from "./topic/topic-durable-object";
+
+/** The Worker's bindings, as `wrangler.jsonc` and `.dev.vars` / secrets declare them. */
+export interface Env {
+  HUB: DurableObjectNamespace<HubDurableObject>;
+  TOPIC: DurableObjectNamespace<TopicDurableObject>;
+  /** HS256 key for user and publisher tokens (secret; `.dev.vars` locally). */
+  JWT_SECRET?: string;
+  /** When set, RS256 / ES256 tokens are also accepted, keys from this JWK set. */
+  JWKS_URL?: string;
+  JWT_ISSUER?: string;
+  JWT_AUDIENCE?: string;
+  /** Comma-separated exact origins allowed to open WebSockets. */
+  ALLOWED_ORIGINS?: string;
+  /** Hub shards per region (a positive integer as a string). */
+  HUB_SHARDS?: string;
+}

@@ -1,0 +1,47 @@
+/**
+ * What each socket carries through hibernation: a versioned, typed attachment, validated when
+ * read back so a hub woken with an attachment written by an older version refuses it cleanly.
+ * workerd caps an attachment at 2,048 bytes, so subscriptions (up to 100 per socket) live in
+ * the hub's SQLite instead, keyed by the socket id (hub-store.ts).
+ */
+import * as v from "valibot";
+import {
+  MAX_EMAIL_LENGTH,
+  MAX_RESOURCE_PATTERN_LENGTH,
+  MAX_RESOURCE_PATTERNS,
+  MAX_SCOPE_LENGTH,
+  MAX_SUB_LENGTH,
+} from "../auth/claims";
+import type { Principal } from "../auth/principal";
+
+export const ATTACHMENT_VERSION = 1;
+
+export const PrincipalSchema = v.object({
+  sub: v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_SUB_LENGTH)),
+  email: v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_EMAIL_LENGTH)),
+  scopes: v.pipe(v.array(v.pipe(v.string(), v.maxLength(MAX_SCOPE_LENGTH))), v.maxLength(32)),
+  resources: v.nullable(
+    v.pipe(v.array(v.pipe(v.string(), v.maxLength(MAX_RESOURCE_PATTERN_LENGTH))), v.maxLength(MAX_RESOURCE_PATTERNS)),
+  ),
+  exp: v.pipe(v.number(), v.integer()),
+}) satisfies v.GenericSchema<unknown, Principal>;
+
+const AttachmentSchema = v.object({
+  v: v.literal(ATTACHMENT_VERSION),
+  /** Stable id of the socket, the key of its subscription rows. */
+  id: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+  protocol: v.literal("json"),
+  principal: PrincipalSchema,
+});
+
+export type SocketAttachment = v.InferOutput<typeof AttachmentSchema>;
+
+export function writeAttachment(ws: WebSocket, attachment: SocketAttachment): void {
+  ws.serializeAttachment(attachment);
+}
+
+/** The socket's attachment, or null when it is missing or not of this version's shape. */
+export function readAttachment(ws: WebSocket): SocketAttachment | null {
+  const parsed = v.safeParse(AttachmentSchema, ws.deserializeAttachment());
+  return parsed.success ? parsed.output : null;
+}

@@ -1,0 +1,235 @@
+/**
+ * The Equihome JSON protocol on a hub: one socket's client events in, server events out. The
+ * hub Durable Object owns the sockets; this owns what they say.
+ */
+import { canAccess, type Principal } from "../auth/principal";
+import { type AuthConfig, verifyToken } from "../auth/verify-token";
+import { CHANNELS } from "../protocol/equihome/channels";
+import {
+  type ClientMessage,
+  decodeClientFrame,
+  encodeError,
+  encodeServerEvent,
+  isDecodeFailure,
+  parseSubscription,
+  type Subscription,
+  subscriptionEcho,
+} from "../protocol/equihome/codec";
+import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
+import { MAX_RATE_REFUSALS, MAX_SUBSCRIPTIONS_PER_SOCKET } from "../protocol/limits";
+import { parseTopicName, type TopicEvent, topicName } from "../protocol/topics";
+import type { TokenBucket } from "./rate-limiter";
+import type { LocalSubscription, SubscriberSocket, SubscriptionIndex } from "./subscriptions";
+
+export interface JsonSocket extends SubscriberSocket {
+  ws: WebSocket;
+  principal: Principal;
+  bucket: TokenBucket;
+  /** Messages refused for rate in a row. */
+  rateRefusals: number;
+}
+
+/** What the protocol needs from its hub. */
+export interface JsonHub {
+  index: SubscriptionIndex<JsonSocket>;
+  authConfig(): AuthConfig;
+  /** Persists a changed principal and re-plans the expiry alarm. */
+  principalChanged(socket: JsonSocket): void;
+  close(socket: JsonSocket, code: number, reason: string): void;
+}
+
+export class EquihomeProtocol {
+  /** Zone-filtered frames of the event being delivered, by zone set: encoded once per set. */
+  #zoneFrames = { seq: -1, topic: "", frames: new Map<string, string>() };
+
+  constructor(private readonly hub: JsonHub) {}
+
+  async onMessage(socket: JsonSocket, frame: string | ArrayBuffer, now: number): Promise<void> {
+    if (socket.principal.exp * 1000 <= now) {
+      this.expire(socket);
+      return;
+    }
+    if (!socket.bucket.take(now)) {
+      socket.rateRefusals += 1;
+      if (socket.rateRefusals > MAX_RATE_REFUSALS) {
+        this.hub.close(socket, CLOSE_CODES.policy_violation, "message rate limit exceeded");
+      } else {
+        send(
+          socket,
+          encodeError(
+            new ProtocolError("invalid_message", "Message rate limit exceeded; message dropped", {
+              details: { issue: "rate_limited" },
+            }),
+          ),
+        );
+      }
+      return;
+    }
+    socket.rateRefusals = 0;
+
+    const message = decodeClientFrame(frame);
+    if (isDecodeFailure(message)) {
+      send(socket, encodeError(message.error, message.id));
+      if (message.error.details?.issue === "frame_too_large") {
+        this.hub.close(socket, CLOSE_CODES.message_too_big, "frame too large");
+      }
+      return;
+    }
+    try {
+      await this.#dispatch(socket, message);
+    } catch (error) {
+      const refusal =
+        error instanceof ProtocolError
+          ? error
+          : new ProtocolError("server_error", "Internal server error", { cause: error });
+      if (refusal.code === "server_error") console.error(`event ${message.event} failed`, error);
+      send(socket, encodeError(refusal, message.id));
+    }
+  }
+
+  /** The token ran out: one `authentication_error`, then close 4401. */
+  expire(socket: JsonSocket): void {
+    send(
+      socket,
+      encodeError(new ProtocolError("authentication_error", "Token expired", { details: { reason: "token_expired" } })),
+    );
+    this.hub.close(socket, CLOSE_CODES.authentication_failed, "token expired");
+  }
+
+  /** Sends one topic event to a socket, filtered to its traffic-light zones. */
+  emit(socket: JsonSocket, subscription: LocalSubscription, event: TopicEvent): void {
+    if (subscription.zones === null) {
+      send(socket, event.frame);
+      return;
+    }
+    const cache = this.#zoneFrames;
+    if (cache.seq !== event.seq || cache.topic !== subscription.topic) {
+      cache.seq = event.seq;
+      cache.topic = subscription.topic;
+      cache.frames.clear();
+    }
+    const key = subscription.zones.join(",");
+    let frame = cache.frames.get(key);
+    if (frame === undefined) {
+      frame = filterZones(event.frame, subscription.zones);
+      cache.frames.set(key, frame);
+    }
+    send(socket, frame);
+  }
+
+  async #dispatch(socket: JsonSocket, message: ClientMessage): Promise<void> {
+    switch (message.event) {
+      case "subscribe":
+        return this.#subscribe(socket, message);
+      case "unsubscribe":
+        return this.#unsubscribe(socket, message);
+      case "ping":
+        send(socket, encodeServerEvent({ event: "pong", data: { timestamp: Date.now() }, id: message.id }));
+        return;
+      case "refresh_token":
+        return this.#refreshToken(socket, message);
+      default:
+        throw new ProtocolError("invalid_event", `Event type "${message.event}" is unknown`, {
+          details: { event: message.event, events: ["subscribe", "unsubscribe", "ping", "refresh_token"] },
+        });
+    }
+  }
+
+  async #subscribe(socket: JsonSocket, message: ClientMessage): Promise<void> {
+    const subscription = parseSubscription(message.data, true);
+    authorize(socket.principal, subscription);
+    const topic = topicName(subscription);
+    if (!socket.subscriptions.has(topic) && socket.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_SOCKET) {
+      throw new ProtocolError("invalid_subscription", "Too many subscriptions on this connection", {
+        details: { channel: subscription.channel, issue: "subscription_limit", limit: MAX_SUBSCRIPTIONS_PER_SOCKET },
+      });
+    }
+    const subscribed = await this.hub.index.subscribe(socket, topic, subscription.zones, subscription.sinceSeq);
+    if (!subscribed) return; // unsubscribed or closed while the topic answered
+    const { result, subscription: local } = subscribed;
+    const data: Record<string, unknown> = { ...subscriptionEcho(subscription), seq: result.seq };
+    if (subscription.zones !== null) data.zones = subscription.zones;
+    if (result.recovered !== null) data.recovered = result.recovered;
+    send(socket, encodeServerEvent({ event: "subscribed", data, id: message.id }));
+    for (const event of result.events) this.emit(socket, local, event);
+    this.hub.index.goLive(socket, local, result.seq);
+  }
+
+  async #unsubscribe(socket: JsonSocket, message: ClientMessage): Promise<void> {
+    const subscription = parseSubscription(message.data, false);
+    // Idempotent: unsubscribing from what one never subscribed to is confirmed all the same.
+    this.hub.index.unsubscribe(socket, topicName(subscription));
+    send(socket, encodeServerEvent({ event: "unsubscribed", data: subscriptionEcho(subscription), id: message.id }));
+  }
+
+  async #refreshToken(socket: JsonSocket, message: ClientMessage): Promise<void> {
+    const token = message.data.token;
+    if (typeof token !== "string") {
+      throw new ProtocolError("invalid_message", "refresh_token needs data.token", {
+        details: { issue: "Missing token" },
+      });
+    }
+    const principal = await verifyToken(token, this.hub.authConfig());
+    if (principal.sub !== socket.principal.sub) {
+      throw new ProtocolError("authentication_error", "The new token is for another user", {
+        details: { reason: "subject_mismatch" },
+      });
+    }
+    socket.principal = principal;
+    this.hub.principalChanged(socket);
+    send(
+      socket,
+      encodeServerEvent({
+        event: "token_refreshed",
+        data: { expires_at: new Date(principal.exp * 1000).toISOString() },
+        id: message.id,
+      }),
+    );
+    // A token with narrower `resources` ends the subscriptions it no longer reaches.
+    for (const topic of [...socket.subscriptions.keys()]) {
+      const key = parseTopicName(topic);
+      const channel = key.channel as keyof typeof CHANNELS;
+      if (!(channel in CHANNELS)) continue;
+      const echo = subscriptionEcho({ channel, key: key.key });
+      try {
+        authorize(principal, { channel, key: key.key });
+      } catch {
+        this.hub.index.unsubscribe(socket, topic);
+        send(socket, encodeServerEvent({ event: "unsubscribed", data: { ...echo, reason: "authorization_error" } }));
+      }
+    }
+  }
+}
+
+function authorize(principal: Principal, subscription: Pick<Subscription, "channel" | "key">): void {
+  const { resourceType } = CHANNELS[subscription.channel];
+  if (resourceType === null || subscription.key === null) return;
+  if (!canAccess(principal, resourceType, subscription.key)) {
+    throw new ProtocolError("authorization_error", "Insufficient permissions", {
+      details: { channel: subscription.channel, resource: `${resourceType}:${subscription.key}` },
+    });
+  }
+}
+
+function send(socket: JsonSocket, text: string): void {
+  try {
+    socket.ws.send(text);
+  } catch {
+    // The socket closed under us; its close handler cleans up.
+  }
+}
+
+/**
+ * A traffic_light_update with only the given zones in `zone_updates`. Sent even when none of
+ * them changed, so the subscriber's `seq` stays contiguous.
+ */
+export function filterZones(frame: string, zones: string[]): string {
+  const parsed = JSON.parse(frame) as { event: string; data?: { zone_updates?: Record<string, unknown> } };
+  const updates = parsed.data?.zone_updates;
+  if (parsed.event !== "traffic_light_update" || !updates) return frame;
+  parsed.data = {
+    ...parsed.data,
+    zone_updates: Object.fromEntries(Object.entries(updates).filter(([zone]) => zones.includes(zone))),
+  };
+  return JSON.stringify(parsed);
+}

@@ -1,0 +1,75 @@
+/**
+ * A hub's durable state: its own name and each socket's subscriptions (too large for a socket
+ * attachment). Read back in full when a hub wakes from hibernation.
+ */
+
+export interface StoredSubscription {
+  socketId: string;
+  topic: string;
+  zones: string[] | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS subscriptions (
+  socket_id TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  zones TEXT,
+  PRIMARY KEY (socket_id, topic)
+) WITHOUT ROWID;
+`;
+
+export class HubStore {
+  #sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+    this.#sql.exec(SCHEMA);
+  }
+
+  name(): string | null {
+    const row = this.#sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'name'").toArray()[0];
+    return row?.value ?? null;
+  }
+
+  setName(name: string): void {
+    this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('name', ?)", name);
+  }
+
+  subscriptions(): StoredSubscription[] {
+    return this.#sql
+      .exec<{ socket_id: string; topic: string; zones: string | null }>(
+        "SELECT socket_id, topic, zones FROM subscriptions",
+      )
+      .toArray()
+      .map((row) => ({
+        socketId: row.socket_id,
+        topic: row.topic,
+        zones: row.zones === null ? null : (JSON.parse(row.zones) as string[]),
+      }));
+  }
+
+  putSubscription({ socketId, topic, zones }: StoredSubscription): void {
+    this.#sql.exec(
+      "INSERT OR REPLACE INTO subscriptions (socket_id, topic, zones) VALUES (?, ?, ?)",
+      socketId,
+      topic,
+      zones === null ? null : JSON.stringify(zones),
+    );
+  }
+
+  deleteSubscription(socketId: string, topic: string): void {
+    this.#sql.exec("DELETE FROM subscriptions WHERE socket_id = ? AND topic = ?", socketId, topic);
+  }
+
+  deleteSocket(socketId: string): void {
+    this.#sql.exec("DELETE FROM subscriptions WHERE socket_id = ?", socketId);
+  }
+
+  /** Drops rows of sockets that no longer exist (closed while the hub was not running). */
+  retainSockets(socketIds: Set<string>): void {
+    for (const row of this.#sql.exec<{ socket_id: string }>("SELECT DISTINCT socket_id FROM subscriptions").toArray()) {
+      if (!socketIds.has(row.socket_id)) this.deleteSocket(row.socket_id);
+    }
+  }
+}

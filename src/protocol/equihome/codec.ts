@@ -1,0 +1,189 @@
+/**
+ * The Equihome JSON protocol's frames: decoding what clients send, encoding what they receive.
+ * Pure: no runtime imports. Every failure is a ProtocolError in the seed's vocabulary.
+ */
+import * as v from "valibot";
+import { ProtocolError } from "../errors";
+import { MAX_FRAME_BYTES, MAX_ID_LENGTH, MAX_MESSAGE_ID_LENGTH, MAX_ZONES } from "../limits";
+import type { TopicKey } from "../topics";
+import { CHANNELS, type ChannelName, isChannelName } from "./channels";
+
+export type MessageId = string | number;
+
+export interface ClientMessage {
+  event: string;
+  data: Record<string, unknown>;
+  id: MessageId | undefined;
+}
+
+/** A decode failure, with the request's `id` when one could be read so the reply carries it. */
+export interface DecodeFailure {
+  error: ProtocolError;
+  id: MessageId | undefined;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+const MessageIdSchema = v.union([
+  v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_MESSAGE_ID_LENGTH)),
+  v.pipe(v.number(), v.safeInteger()),
+]);
+
+const EnvelopeSchema = v.object({
+  event: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+  data: v.optional(v.custom<Record<string, unknown>>(isPlainObject, "data must be an object")),
+  id: v.optional(MessageIdSchema),
+});
+
+const utf8 = new TextEncoder();
+
+/** Whether a string's UTF-8 encoding is over `limit` bytes; encodes only when it could be. */
+export function exceedsBytes(text: string, limit: number): boolean {
+  if (text.length > limit) return true;
+  if (text.length * 3 <= limit) return false; // a UTF-16 unit is at most 3 UTF-8 bytes
+  return utf8.encode(text).byteLength > limit;
+}
+
+/** Decodes one client frame, or says why it is refused. Binary frames are refused. */
+export function decodeClientFrame(frame: string | ArrayBuffer): ClientMessage | DecodeFailure {
+  if (typeof frame !== "string") {
+    return fail("invalid_message", "Binary frames are not supported; send JSON text", undefined);
+  }
+  if (exceedsBytes(frame, MAX_FRAME_BYTES)) {
+    return fail("invalid_message", `Frame is over ${MAX_FRAME_BYTES} bytes`, undefined, {
+      issue: "frame_too_large",
+      limit: MAX_FRAME_BYTES,
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(frame);
+  } catch {
+    return fail("invalid_message", "Message is not valid JSON", undefined);
+  }
+  const maybeId = isPlainObject(parsed) ? v.safeParse(MessageIdSchema, parsed.id) : undefined;
+  const id = maybeId?.success ? maybeId.output : undefined;
+  const envelope = v.safeParse(EnvelopeSchema, parsed);
+  if (!envelope.success) {
+    return fail("invalid_message", "Message format is invalid", id, { issues: describeIssues(envelope.issues) });
+  }
+  return { event: envelope.output.event, data: envelope.output.data ?? {}, id: envelope.output.id };
+}
+
+export function isDecodeFailure(result: ClientMessage | DecodeFailure): result is DecodeFailure {
+  return "error" in result;
+}
+
+function fail(
+  code: "invalid_message",
+  message: string,
+  id: MessageId | undefined,
+  details?: Record<string, unknown>,
+): DecodeFailure {
+  return { error: new ProtocolError(code, message, details ? { details } : {}), id };
+}
+
+/** Valibot issues as `{path, message}` pairs, for error details. */
+export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): { path: string; message: string }[] {
+  return issues.slice(0, 10).map((issue) => ({ path: v.getDotPath(issue) ?? "", message: issue.message }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subscriptions
+
+export const IdSchema = v.pipe(
+  v.string(),
+  v.minLength(1, "must not be empty"),
+  v.maxLength(MAX_ID_LENGTH, `must be at most ${MAX_ID_LENGTH} characters`),
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  v.regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters"),
+);
+
+const ZoneSchema = v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_]{0,31}$/, "zone must be a lowercase name"));
+const ZonesSchema = v.pipe(v.array(ZoneSchema), v.minLength(1), v.maxLength(MAX_ZONES));
+const SinceSeqSchema = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
+
+export interface Subscription extends TopicKey {
+  channel: ChannelName;
+  /** traffic_light_updates only: the zones to receive, or null for all. */
+  zones: string[] | null;
+  /** subscribe only: replay everything after this seq. */
+  sinceSeq: number | null;
+}
+
+/** Parses `subscribe` / `unsubscribe` data. Throws `invalid_subscription` with the seed's details. */
+export function parseSubscription(data: Record<string, unknown>, withOptions: boolean): Subscription {
+  const channel = data.channel;
+  if (typeof channel !== "string") {
+    throw subscriptionError(undefined, "Missing channel");
+  }
+  if (!isChannelName(channel)) {
+    throw subscriptionError(channel, "Unknown channel", { channels: Object.keys(CHANNELS) });
+  }
+  const spec = CHANNELS[channel];
+  let key: string | null = null;
+  if (spec.keyField !== null) {
+    const raw = data[spec.keyField];
+    if (raw === undefined || raw === null) throw subscriptionError(channel, `Missing ${spec.keyField}`);
+    const parsed = v.safeParse(IdSchema, raw);
+    if (!parsed.success) {
+      throw subscriptionError(channel, `Invalid ${spec.keyField}: ${parsed.issues[0]?.message ?? "invalid"}`);
+    }
+    key = parsed.output;
+  }
+  let zones: string[] | null = null;
+  let sinceSeq: number | null = null;
+  if (withOptions) {
+    if (data.zones !== undefined) {
+      if (channel !== "traffic_light_updates")
+        throw subscriptionError(channel, "zones applies to traffic_light_updates only");
+      const parsed = v.safeParse(ZonesSchema, data.zones);
+      if (!parsed.success) throw subscriptionError(channel, `Invalid zones: ${parsed.issues[0]?.message ?? "invalid"}`);
+      zones = [...new Set(parsed.output)].sort();
+    }
+    if (data.since_seq !== undefined) {
+      const parsed = v.safeParse(SinceSeqSchema, data.since_seq);
+      if (!parsed.success) throw subscriptionError(channel, "since_seq must be a non-negative integer");
+      sinceSeq = parsed.output;
+    }
+  }
+  return { channel, key, zones, sinceSeq };
+}
+
+function subscriptionError(channel: string | undefined, issue: string, extra: Record<string, unknown> = {}) {
+  return new ProtocolError("invalid_subscription", "Invalid subscription parameters", {
+    details: { ...(channel === undefined ? {} : { channel }), issue, ...extra },
+  });
+}
+
+/** The seed's `subscribed` / `unsubscribed` data: the channel and its key field. */
+export function subscriptionEcho(subscription: TopicKey & { channel: ChannelName }): Record<string, unknown> {
+  const { keyField } = CHANNELS[subscription.channel];
+  return keyField === null
+    ? { channel: subscription.channel }
+    : { channel: subscription.channel, [keyField]: subscription.key };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server frames
+
+export interface ServerEvent {
+  event: string;
+  data: unknown;
+  id?: MessageId | undefined;
+  seq?: number | undefined;
+}
+
+export function encodeServerEvent({ event, data, id, seq }: ServerEvent): string {
+  const frame: ServerEvent = { event, data };
+  if (id !== undefined) frame.id = id;
+  if (seq !== undefined) frame.seq = seq;
+  return JSON.stringify(frame);
+}
+
+export function encodeError(error: ProtocolError, id?: MessageId): string {
+  const data: Record<string, unknown> = { code: error.code, message: error.message };
+  if (error.details !== undefined) data.details = error.details;
+  return encodeServerEvent({ event: "error", data, id });
+}

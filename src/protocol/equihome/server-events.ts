@@ -1,0 +1,88 @@
+/**
+ * Valibot schemas for the Equihome server events that publishers post to `/v1/ingest`, from the
+ * shapes of seeds/equihome-websocket-protocol.md. Objects are strict: a misspelt field is an
+ * error the publisher sees, not data silently dropped or forwarded unchecked. Open-ended maps
+ * (summaries, zones, market conditions) are records of the value types the seed shows.
+ */
+import * as v from "valibot";
+import { MAX_TEXT_LENGTH } from "../limits";
+import { IdSchema } from "./codec";
+
+const Text = v.pipe(v.string(), v.maxLength(MAX_TEXT_LENGTH));
+const ShortText = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
+const Timestamp = v.pipe(v.string(), v.isoTimestamp("must be an ISO 8601 timestamp"));
+const Percent = v.pipe(v.number(), v.minValue(0), v.maxValue(100));
+const FiniteNumber = v.pipe(v.number(), v.finite());
+const MetricName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a metric name"));
+const Summary = v.pipe(
+  v.record(MetricName, v.nullable(FiniteNumber)),
+  v.check((value) => Object.keys(value).length <= 100, "at most 100 metrics"),
+);
+
+export const SimulationProgress = v.strictObject({
+  simulation_id: IdSchema,
+  progress: Percent,
+  status: ShortText,
+  message: v.optional(Text),
+  estimated_completion_time: v.optional(Timestamp),
+});
+
+export const SimulationCompleted = v.strictObject({
+  simulation_id: IdSchema,
+  status: ShortText,
+  summary: Summary,
+});
+
+export const GpEconomicsStarted = v.strictObject({
+  simulation_id: IdSchema,
+  timestamp: Timestamp,
+});
+
+export const GpEconomicsProgress = v.strictObject({
+  simulation_id: IdSchema,
+  progress: Percent,
+  step: ShortText,
+  message: v.optional(Text),
+  timestamp: Timestamp,
+});
+
+export const GpEconomicsCompleted = v.strictObject({
+  simulation_id: IdSchema,
+  summary: Summary,
+  timestamp: Timestamp,
+});
+
+export const GpEconomicsFailed = v.strictObject({
+  simulation_id: IdSchema,
+  error: Text,
+  timestamp: Timestamp,
+});
+
+const ZoneName = v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_]{0,31}$/, "zone must be a lowercase name"));
+
+export const TrafficLightUpdate = v.strictObject({
+  timestamp: Timestamp,
+  zone_updates: v.pipe(
+    v.record(
+      ZoneName,
+      v.strictObject({
+        appreciation_rate: FiniteNumber,
+        default_rate: FiniteNumber,
+        risk_score: FiniteNumber,
+      }),
+    ),
+    v.check((value) => Object.keys(value).length <= 16, "at most 16 zones"),
+  ),
+  market_conditions: v.optional(
+    v.pipe(
+      v.record(MetricName, ShortText),
+      v.check((value) => Object.keys(value).length <= 32, "at most 32 conditions"),
+    ),
+  ),
+});
+
+export const Notification = v.strictObject({
+  type: ShortText,
+  message: v.pipe(Text, v.minLength(1)),
+  timestamp: Timestamp,
+});

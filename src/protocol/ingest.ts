@@ -1,0 +1,145 @@
+/**
+ * What `POST /v1/ingest` accepts: the envelope, one schema per event, and the topic each event
+ * is routed to. Pure. New event families (collaboration, QuantEnergx) add entries to
+ * INGEST_EVENTS; nothing else changes.
+ */
+import * as v from "valibot";
+import { describeIssues } from "./equihome/codec";
+import * as equihome from "./equihome/server-events";
+import { ProtocolError } from "./errors";
+import { MAX_INGEST_BATCH, MAX_MESSAGE_ID_LENGTH } from "./limits";
+import type { TopicKey } from "./topics";
+
+export interface IngestRoute extends TopicKey {
+  /** The resource the event concerns, checked against a publisher token's `resources`. */
+  resource: { type: string; id: string } | null;
+}
+
+interface IngestEventSpec {
+  // biome-ignore lint/suspicious/noExplicitAny: each entry has its own schema; the table erases it
+  schema: v.GenericSchema<unknown, any>;
+  route(data: never): IngestRoute;
+}
+
+function bySimulation(channel: string) {
+  return (data: { simulation_id: string }): IngestRoute => ({
+    channel,
+    key: data.simulation_id,
+    resource: { type: "simulation", id: data.simulation_id },
+  });
+}
+
+export const INGEST_EVENTS = {
+  simulation_progress: { schema: equihome.SimulationProgress, route: bySimulation("simulation_updates") },
+  simulation_completed: { schema: equihome.SimulationCompleted, route: bySimulation("simulation_updates") },
+  gp_entity_economics_calculation_started: {
+    schema: equihome.GpEconomicsStarted,
+    route: bySimulation("gp_entity_updates"),
+  },
+  gp_entity_economics_calculation_progress: {
+    schema: equihome.GpEconomicsProgress,
+    route: bySimulation("gp_entity_updates"),
+  },
+  gp_entity_economics_calculation_completed: {
+    schema: equihome.GpEconomicsCompleted,
+    route: bySimulation("gp_entity_updates"),
+  },
+  gp_entity_economics_calculation_failed: {
+    schema: equihome.GpEconomicsFailed,
+    route: bySimulation("gp_entity_updates"),
+  },
+  traffic_light_update: {
+    schema: equihome.TrafficLightUpdate,
+    route: (): IngestRoute => ({ channel: "traffic_light_updates", key: null, resource: null }),
+  },
+  notification: {
+    schema: equihome.Notification,
+    route: (): IngestRoute => ({ channel: "system_notifications", key: null, resource: null }),
+  },
+} satisfies Record<string, IngestEventSpec>;
+
+export type IngestEventName = keyof typeof INGEST_EVENTS;
+
+/** One validated event, ready for its topic. */
+export interface IngestEvent {
+  event: string;
+  data: unknown;
+  id: string | undefined;
+  route: IngestRoute;
+}
+
+export interface IngestEventError {
+  index: number;
+  event: string | null;
+  issues: { path: string; message: string }[];
+}
+
+const EnvelopeSchema = v.strictObject({
+  event: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+  data: v.unknown(),
+  id: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_MESSAGE_ID_LENGTH))),
+});
+
+/** Validates one posted event; returns the routed event or the reasons it is refused. */
+export function validateIngestEvent(raw: unknown, index: number): IngestEvent | IngestEventError {
+  const envelope = v.safeParse(EnvelopeSchema, raw);
+  if (!envelope.success) {
+    const event = typeof (raw as { event?: unknown })?.event === "string" ? (raw as { event: string }).event : null;
+    return { index, event, issues: describeIssues(envelope.issues) };
+  }
+  const { event, data, id } = envelope.output;
+  if (!Object.hasOwn(INGEST_EVENTS, event)) {
+    return {
+      index,
+      event,
+      issues: [{ path: "event", message: `unknown event; accepted: ${Object.keys(INGEST_EVENTS).join(", ")}` }],
+    };
+  }
+  const spec: IngestEventSpec = INGEST_EVENTS[event as IngestEventName];
+  const parsed = v.safeParse(spec.schema, data);
+  if (!parsed.success) {
+    return {
+      index,
+      event,
+      issues: describeIssues(parsed.issues).map((issue) => ({
+        ...issue,
+        path: `data.${issue.path}`.replace(/\.$/, ""),
+      })),
+    };
+  }
+  return { event, data: parsed.output, id, route: spec.route(parsed.output as never) };
+}
+
+/**
+ * Validates a whole ingest body (one event or an array of them). All or nothing: any bad event
+ * throws `invalid_message` with every event's issues in `details.errors`.
+ */
+export function validateIngestBody(body: unknown): IngestEvent[] {
+  const items = Array.isArray(body) ? body : [body];
+  if (items.length === 0) {
+    throw new ProtocolError("invalid_message", "The batch is empty");
+  }
+  if (items.length > MAX_INGEST_BATCH) {
+    throw new ProtocolError("invalid_message", `A batch holds at most ${MAX_INGEST_BATCH} events`, {
+      details: { limit: MAX_INGEST_BATCH, received: items.length },
+      status: 413,
+    });
+  }
+  const events: IngestEvent[] = [];
+  const errors: IngestEventError[] = [];
+  items.forEach((item, index) => {
+    const result = validateIngestEvent(item, index);
+    if ("issues" in result) errors.push(result);
+    else events.push(result);
+  });
+  if (errors.length > 0) {
+    throw new ProtocolError(
+      "invalid_message",
+      `${errors.length} of ${items.length} events are invalid; none was accepted`,
+      {
+        details: { errors },
+      },
+    );
+  }
+  return events;
+}

@@ -1,0 +1,36 @@
+/**
+ * Every bound of the service, in one place. docs/PROTOCOL.md lists them; tests probe each edge.
+ */
+
+/** Largest client WebSocket frame (JSON protocol), in bytes. Larger: error, then close 1009. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+/** Channel subscriptions one socket may hold at once. */
+export const MAX_SUBSCRIPTIONS_PER_SOCKET = 100;
+/** Sustained client messages per second per socket (token bucket refill rate). */
+export const MESSAGES_PER_SECOND = 50;
+/** Burst a socket may send above the sustained rate (token bucket size). */
+export const MESSAGE_BURST = 100;
+/** Messages refused for rate in a row before the socket is closed with 1008. */
+export const MAX_RATE_REFUSALS = 200;
+/** Longest id of a simulation, fund, portfolio, commodity or user, in characters. */
+export const MAX_ID_LENGTH = 128;
+/** Longest client message `id`, in characters. */
+export const MAX_MESSAGE_ID_LENGTH = 128;
+/** Zones one traffic-light subscription may filter on. */
+export const MAX_ZONES = 16;
+
+/** Largest ingest body, in bytes. Larger: 413. */
+export const MAX_INGEST_BYTES = 1024 * 1024;
+/** Events in one ingest batch. */
+export const MAX_INGEST_BATCH = 100;
+/** Longest free-text field of an event (messages, errors), in characters. */
+export const MAX_TEXT_LENGTH = 4096;
+
+/** Events each topic keeps for `since_seq` recovery (the contract says at least 1,000). */
+export const TOPIC_HISTORY_LIMIT = 1000;
+/** How long an ingest event `id` is remembered for deduplication (the contract: >= 10 min). */
+export const DEDUPE_WINDOW_MS = 15 * 60 * 1000;
+/** Events in one topic → hub delivery call. */
+export const DELIVERY_BATCH = 100;
+/** Consecutive failed deliveries after which a topic drops a hub from its registry. */
+export const MAX_DELIVERY_FAILURES = 5;

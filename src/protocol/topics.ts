@@ -1,0 +1,39 @@
+/**
+ * Topic names: one topic Durable Object per channel and key. Pure; shared by the Worker
+ * (ingest routing), the hubs (subscriptions) and the topics themselves.
+ */
+
+export interface TopicKey {
+  channel: string;
+  /** The channel's key (simulation id, fund id, ...), or null for a channel without one. */
+  key: string | null;
+}
+
+/** `simulation_updates:simulation_789`, `system_notifications`. */
+export function topicName({ channel, key }: TopicKey): string {
+  return key === null ? channel : `${channel}:${key}`;
+}
+
+/** The inverse of {@link topicName}: the channel never contains `:`, a key may. */
+export function parseTopicName(name: string): TopicKey {
+  const colon = name.indexOf(":");
+  return colon < 0 ? { channel: name, key: null } : { channel: name.slice(0, colon), key: name.slice(colon + 1) };
+}
+
+/**
+ * Channels whose latest event is state: sent right after a subscription is confirmed
+ * (simulation progress or completion, GP economics, traffic lights).
+ */
+const STATEFUL_CHANNELS = new Set(["simulation_updates", "gp_entity_updates", "traffic_light_updates"]);
+
+export function isStatefulChannel(channel: string): boolean {
+  return STATEFUL_CHANNELS.has(channel);
+}
+
+/** One stored event of a topic, as topics hand it to hubs. */
+export interface TopicEvent {
+  seq: number;
+  event: string;
+  /** The JSON-protocol frame, `{"event","data","id"?,"seq"}`, encoded once by the topic. */
+  frame: string;
+}

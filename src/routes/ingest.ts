@@ -1,0 +1,88 @@
+/**
+ * `POST /v1/ingest`: publishers post one event or a batch. All or nothing at validation: one
+ * bad event refuses the whole request and nothing is delivered. The reply waits until every
+ * event is stored by its topic Durable Object, so a 200 means durable.
+ */
+import { Hono } from "hono";
+import { canAccess, hasScope } from "../auth/principal";
+import { authConfigFromEnv, verifyToken } from "../auth/verify-token";
+import type { Env } from "../env";
+import { ProtocolError } from "../protocol/errors";
+import { type IngestEvent, validateIngestBody } from "../protocol/ingest";
+import { MAX_INGEST_BYTES } from "../protocol/limits";
+import { topicName } from "../protocol/topics";
+import { readBodyLimited } from "./body";
+
+export const ingestRoutes = new Hono<{ Bindings: Env }>();
+
+export interface IngestResult {
+  event: string;
+  channel: string;
+  key: string | null;
+  seq: number;
+  /** Present and true when the event's id had been accepted before; `seq` is the original. */
+  duplicate?: true;
+}
+
+ingestRoutes.post("/v1/ingest", async (c) => {
+  const header = c.req.header("Authorization");
+  const token = header ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
+  const principal = await verifyToken(token, authConfigFromEnv(c.env));
+  if (!hasScope(principal, "publish")) {
+    throw new ProtocolError("authorization_error", "The token lacks the publish scope", {
+      details: { scope: "publish" },
+    });
+  }
+  const text = await readBodyLimited(c.req.raw, MAX_INGEST_BYTES);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new ProtocolError("invalid_message", "Body is not valid JSON");
+  }
+  const events = validateIngestBody(body);
+  const denied = events
+    .map((event, index) => ({ index, resource: event.route.resource }))
+    .filter(({ resource }) => resource !== null && !canAccess(principal, resource.type, resource.id));
+  if (denied.length > 0) {
+    throw new ProtocolError("authorization_error", "The token does not reach every resource of the batch", {
+      details: {
+        errors: denied.map(({ index, resource }) => ({ index, resource: `${resource?.type}:${resource?.id}` })),
+      },
+    });
+  }
+  return c.json({ results: await publishAll(c.env, events) });
+});
+
+/** Publishes each topic's events in one call, topics in parallel; results in request order. */
+async function publishAll(env: Env, events: IngestEvent[]): Promise<IngestResult[]> {
+  const groups = new Map<string, number[]>();
+  events.forEach((event, index) => {
+    const topic = topicName(event.route);
+    const indices = groups.get(topic);
+    if (indices) indices.push(index);
+    else groups.set(topic, [index]);
+  });
+  const results: IngestResult[] = new Array(events.length);
+  await Promise.all(
+    [...groups].map(async ([topic, indices]) => {
+      const batch = indices.map((index) => events[index] as IngestEvent);
+      const published = await env.TOPIC.getByName(topic).publish(
+        topic,
+        batch.map(({ event, data, id }) => ({ event, data, id })),
+      );
+      published.forEach(({ seq, duplicate }, position) => {
+        const index = indices[position] as number;
+        const { event, route } = events[index] as IngestEvent;
+        results[index] = {
+          event,
+          channel: route.channel,
+          key: route.key,
+          seq,
+          ...(duplicate ? { duplicate: true } : {}),
+        };
+      });
+    }),
+  );
+  return results;
+}

@@ -1,0 +1,165 @@
+/**
+ * A topic's durable state in its Durable Object's SQLite: the seq counter, the bounded event
+ * history, the dedupe window and the registry of hubs with how far each has been delivered.
+ * Synchronous (SQLite in a Durable Object is), so a publish is one transaction.
+ */
+import { encodeServerEvent } from "../protocol/equihome/codec";
+import { DEDUPE_WINDOW_MS, TOPIC_HISTORY_LIMIT } from "../protocol/limits";
+import type { TopicEvent } from "../protocol/topics";
+
+export interface NewEvent {
+  event: string;
+  data: unknown;
+  id?: string | undefined;
+}
+
+export interface PublishResult {
+  seq: number;
+  /** True when an event with this `id` was already accepted; `seq` is the original one. */
+  duplicate: boolean;
+}
+
+export interface HubRecord {
+  delivered: number;
+  failures: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, event TEXT NOT NULL, frame TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dedupe (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dedupe_at ON dedupe (at);
+CREATE TABLE IF NOT EXISTS hubs (name TEXT PRIMARY KEY, delivered INTEGER NOT NULL, failures INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+`;
+
+export class TopicStore {
+  #sql: SqlStorage;
+  #storage: DurableObjectStorage;
+  #seq: number;
+  #name: string | null;
+
+  constructor(storage: DurableObjectStorage) {
+    this.#storage = storage;
+    this.#sql = storage.sql;
+    this.#sql.exec(SCHEMA);
+    this.#seq = Number(this.#meta("seq") ?? 0);
+    const name = this.#meta("name");
+    this.#name = typeof name === "string" ? name : null;
+  }
+
+  get seq(): number {
+    return this.#seq;
+  }
+
+  get name(): string | null {
+    return this.#name;
+  }
+
+  /** Records the topic's name the first time it is told; a topic never changes name. */
+  rememberName(name: string): void {
+    if (this.#name === name) return;
+    if (this.#name !== null) throw new Error(`topic ${this.#name} was addressed as ${name}`);
+    this.#name = name;
+    this.#setMeta("name", name);
+  }
+
+  /**
+   * Assigns a seq to each new event and stores it with the history and dedupe rows, all in one
+   * transaction. An event whose id was accepted within the dedupe window gets its original seq.
+   */
+  append(events: NewEvent[], now: number): { results: PublishResult[]; appended: TopicEvent[] } {
+    return this.#storage.transactionSync(() => {
+      const results: PublishResult[] = [];
+      const appended: TopicEvent[] = [];
+      const cutoff = now - DEDUPE_WINDOW_MS;
+      for (const { event, data, id } of events) {
+        if (id !== undefined) {
+          const seen = this.#sql
+            .exec<{ seq: number }>("SELECT seq FROM dedupe WHERE id = ? AND at > ?", id, cutoff)
+            .toArray()[0];
+          if (seen) {
+            results.push({ seq: seen.seq, duplicate: true });
+            continue;
+          }
+        }
+        const seq = this.#seq + 1;
+        const frame = encodeServerEvent({ event, data, id, seq });
+        this.#sql.exec("INSERT INTO events (seq, event, frame) VALUES (?, ?, ?)", seq, event, frame);
+        if (id !== undefined) {
+          this.#sql.exec("INSERT OR REPLACE INTO dedupe (id, seq, at) VALUES (?, ?, ?)", id, seq, now);
+        }
+        this.#seq = seq;
+        results.push({ seq, duplicate: false });
+        appended.push({ seq, event, frame });
+      }
+      if (appended.length > 0) {
+        this.#setMeta("seq", this.#seq);
+        this.#sql.exec("DELETE FROM events WHERE seq <= ?", this.#seq - TOPIC_HISTORY_LIMIT);
+      }
+      return { results, appended };
+    });
+  }
+
+  /** Forgets event ids older than the dedupe window. */
+  pruneDedupe(now: number): void {
+    this.#sql.exec("DELETE FROM dedupe WHERE at <= ?", now - DEDUPE_WINDOW_MS);
+  }
+
+  /** Events with seq greater than `afterSeq`, oldest first, at most `limit`. */
+  eventsAfter(afterSeq: number, limit: number): TopicEvent[] {
+    return this.#sql
+      .exec<{ seq: number; event: string; frame: string }>(
+        "SELECT seq, event, frame FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        afterSeq,
+        limit,
+      )
+      .toArray()
+      .map(({ seq, event, frame }) => ({ seq, event, frame }));
+  }
+
+  latest(): TopicEvent | null {
+    const row = this.#sql
+      .exec<{ seq: number; event: string; frame: string }>(
+        "SELECT seq, event, frame FROM events ORDER BY seq DESC LIMIT 1",
+      )
+      .toArray()[0];
+    return row ? { seq: row.seq, event: row.event, frame: row.frame } : null;
+  }
+
+  /** The oldest seq still held, or null when the history is empty. */
+  oldestSeq(): number | null {
+    const row = this.#sql.exec<{ seq: number | null }>("SELECT MIN(seq) AS seq FROM events").toArray()[0];
+    return row?.seq ?? null;
+  }
+
+  hubs(): Map<string, HubRecord> {
+    const hubs = new Map<string, HubRecord>();
+    for (const row of this.#sql.exec<{ name: string; delivered: number; failures: number }>(
+      "SELECT name, delivered, failures FROM hubs",
+    )) {
+      hubs.set(row.name, { delivered: row.delivered, failures: row.failures });
+    }
+    return hubs;
+  }
+
+  putHub(name: string, record: HubRecord): void {
+    this.#sql.exec(
+      "INSERT OR REPLACE INTO hubs (name, delivered, failures) VALUES (?, ?, ?)",
+      name,
+      record.delivered,
+      record.failures,
+    );
+  }
+
+  deleteHub(name: string): void {
+    this.#sql.exec("DELETE FROM hubs WHERE name = ?", name);
+  }
+
+  #meta(key: string): SqlStorageValue | undefined {
+    return this.#sql.exec<{ value: SqlStorageValue }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value;
+  }
+
+  #setMeta(key: string, value: SqlStorageValue): void {
+    this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value);
+  }
+}

@@ -1,0 +1,29 @@
+import { SignJWT } from "jose";
+
+export const TEST_JWT_SECRET = "test-secret-for-vitest-only-0123456789abcdef";
+
+export interface TestClaims {
+  sub?: string;
+  email?: string;
+  scope?: string;
+  resources?: string[];
+  /** Seconds from now; negative for an expired token. */
+  ttl?: number;
+  iss?: string;
+  aud?: string;
+}
+
+/** An HS256 token signed with the test secret (or `secret`). */
+export async function signToken(claims: TestClaims = {}, secret = TEST_JWT_SECRET): Promise<string> {
+  const { sub = "user-123", ttl = 3600, iss, aud, ...rest } = claims;
+  let jwt = new SignJWT({ ...rest })
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + ttl);
+  if (iss) jwt = jwt.setIssuer(iss);
+  if (aud) jwt = jwt.setAudience(aud);
+  return jwt.sign(new TextEncoder().encode(secret));
+}
+
+export const publisherToken = (claims: TestClaims = {}) => signToken({ sub: "engine", scope: "publish", ...claims });

@@ -1,0 +1,37 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+/** The secret the Workers tests sign with; a test value, never a default of the service. */
+export const TEST_JWT_SECRET = "test-secret-for-vitest-only-0123456789abcdef";
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // Unit and integration tests inside workerd (the renamed @cloudflare/vitest-pool-workers).
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.jsonc" },
+            miniflare: { bindings: { JWT_SECRET: TEST_JWT_SECRET, HUB_SHARDS: "4" } },
+          }),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        // Real clients in Node against a running `wrangler dev`.
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
