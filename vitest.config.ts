@@ -12,7 +12,9 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.jsonc" },
-            miniflare: { bindings: { JWT_SECRET: TEST_JWT_SECRET, HUB_SHARDS: "4" } },
+            miniflare: {
+              bindings: { JWT_SECRET: TEST_JWT_SECRET, HUB_SHARDS: "4", ALLOWED_ORIGINS: "https://app.example.com" },
+            },
           }),
         ],
         test: {

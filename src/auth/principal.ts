@@ -1,3 +1,6 @@
+/** Seconds of clock skew tolerated on `exp` / `nbf` / `iat`, at connect and while open. */
+export const CLOCK_TOLERANCE_SECONDS = 30;
+
 /** Who is on the other end of a socket or request, as proven by a verified token. */
 export interface Principal {
   /** The user (or publisher) id: the token's `sub`. */
@@ -35,7 +38,10 @@ export function matchesResource(pattern: string, resourceType: string, resourceI
   return type === resourceType && (id === "*" || id === resourceId);
 }
 
-/** Whole seconds left before the token expires (negative once it has). */
-export function secondsLeft(principal: Principal, nowMs: number): number {
-  return principal.exp - Math.floor(nowMs / 1000);
+/**
+ * When an open socket's access ends, in ms since the epoch: the token's `exp` plus the same
+ * clock tolerance that verification allows, so a token accepted at connect is not cut at once.
+ */
+export function accessEndsAt(principal: Principal): number {
+  return (principal.exp + CLOCK_TOLERANCE_SECONDS) * 1000;
 }

@@ -9,7 +9,9 @@ import {
 import * as v from "valibot";
 import { ProtocolError } from "../protocol/errors";
 import { TokenClaimsSchema } from "./claims";
-import type { Principal } from "./principal";
+import { CLOCK_TOLERANCE_SECONDS, type Principal } from "./principal";
+
+export { CLOCK_TOLERANCE_SECONDS };
 
 /** What token verification needs from the bindings. */
 export interface AuthConfig {
@@ -47,8 +49,6 @@ export type TokenFailure =
 /** Algorithms are an explicit allow-list: HS256 with the shared secret, RS256/ES256 via JWKS. */
 const SYMMETRIC_ALGORITHMS = ["HS256"];
 const ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"];
-/** Seconds of clock skew tolerated on `exp` / `nbf` / `iat`. */
-export const CLOCK_TOLERANCE_SECONDS = 30;
 /** Tokens longer than this are refused before any parsing. */
 export const MAX_TOKEN_LENGTH = 8192;
 

@@ -2,7 +2,7 @@
  * The Equihome JSON protocol on a hub: one socket's client events in, server events out. The
  * hub Durable Object owns the sockets; this owns what they say.
  */
-import { canAccess, type Principal } from "../auth/principal";
+import { accessEndsAt, canAccess, type Principal } from "../auth/principal";
 import { type AuthConfig, verifyToken } from "../auth/verify-token";
 import { CHANNELS } from "../protocol/equihome/channels";
 import {
@@ -45,7 +45,7 @@ export class EquihomeProtocol {
   constructor(private readonly hub: JsonHub) {}
 
   async onMessage(socket: JsonSocket, frame: string | ArrayBuffer, now: number): Promise<void> {
-    if (socket.principal.exp * 1000 <= now) {
+    if (accessEndsAt(socket.principal) <= now) {
       this.expire(socket);
       return;
     }

@@ -10,7 +10,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
-import type { Principal } from "../auth/principal";
+import { accessEndsAt, type Principal } from "../auth/principal";
 import { authConfigFromEnv } from "../auth/verify-token";
 import type { Env } from "../env";
 import { CLOSE_CODES } from "../protocol/errors";
@@ -154,7 +154,7 @@ export class HubDurableObject extends DurableObject<Env> {
     this.#alarmAt = null;
     const now = Date.now();
     for (const socket of [...this.#sockets.values()]) {
-      if (socket.principal.exp * 1000 <= now) this.#json.expire(socket);
+      if (accessEndsAt(socket.principal) <= now) this.#json.expire(socket);
     }
     this.#planExpiryAlarm();
   }
@@ -182,7 +182,7 @@ export class HubDurableObject extends DurableObject<Env> {
   /** One alarm for the earliest token expiry among the open sockets. */
   #planExpiryAlarm(): void {
     let earliest = Number.POSITIVE_INFINITY;
-    for (const socket of this.#sockets.values()) earliest = Math.min(earliest, socket.principal.exp * 1000);
+    for (const socket of this.#sockets.values()) earliest = Math.min(earliest, accessEndsAt(socket.principal));
     if (earliest === Number.POSITIVE_INFINITY) return;
     if (this.#alarmAt !== null && this.#alarmAt <= earliest) return;
     this.#alarmAt = earliest;

@@ -1,0 +1,106 @@
+import { describe, expect, it } from "vitest";
+import { MAX_FRAME_BYTES, MAX_SUBSCRIPTIONS_PER_SOCKET, MESSAGE_BURST } from "../../src/protocol/limits";
+import { connect, unique } from "../helpers/client";
+import { signToken } from "../helpers/tokens";
+
+describe("JSON protocol: requests, replies and errors", () => {
+  it("answers ping with pong carrying the request id and a server timestamp", async () => {
+    const socket = await connect(await signToken());
+    const before = Date.now();
+    const pong = await socket.request("ping", { timestamp: 1672531200000 }, "msg_128");
+    expect(pong).toEqual({ event: "pong", data: { timestamp: expect.any(Number) }, id: "msg_128" });
+    expect(pong.data.timestamp as number).toBeGreaterThanOrEqual(before - 1000);
+    socket.close();
+  });
+
+  it("answers each bad frame with the seed's error code and keeps the socket open", async () => {
+    const socket = await connect(await signToken());
+    const cases: [string, string, string | number | undefined][] = [
+      ["not json", "invalid_message", undefined],
+      ["[1,2]", "invalid_message", undefined],
+      [JSON.stringify({ data: {}, id: "m1" }), "invalid_message", "m1"],
+      [JSON.stringify({ event: 5, id: "m2" }), "invalid_message", "m2"],
+      [JSON.stringify({ event: "subscribe", data: "x", id: "m3" }), "invalid_message", "m3"],
+      [JSON.stringify({ event: "launch_rockets", data: {}, id: "m4" }), "invalid_event", "m4"],
+      [JSON.stringify({ event: "subscribe", data: { channel: "nope" }, id: 5 }), "invalid_subscription", 5],
+      [JSON.stringify({ event: "subscribe", data: {}, id: "m6" }), "invalid_subscription", "m6"],
+    ];
+    for (const [frame, code, id] of cases) {
+      socket.ws.send(frame);
+      const error = await socket.nextEvent("error");
+      expect(error.data.code, frame).toBe(code);
+      expect(error.id, frame).toBe(id);
+    }
+    expect((await socket.request("ping", {})).event).toBe("pong");
+    socket.close();
+  });
+
+  it("refuses binary frames with invalid_message", async () => {
+    const socket = await connect(await signToken());
+    socket.ws.send(new Uint8Array([1, 2, 3]));
+    expect((await socket.nextEvent("error")).data.code).toBe("invalid_message");
+    socket.close();
+  });
+
+  it("answers a missing key exactly like the seed", async () => {
+    const socket = await connect(await signToken());
+    const error = await socket.request("subscribe", { channel: "simulation_updates" }, "msg_123");
+    expect(error).toEqual({
+      event: "error",
+      data: {
+        code: "invalid_subscription",
+        message: "Invalid subscription parameters",
+        details: { channel: "simulation_updates", issue: "Missing simulation_id" },
+      },
+      id: "msg_123",
+    });
+    socket.close();
+  });
+
+  it("refuses a frame over the size limit, then closes with 1009", async () => {
+    const socket = await connect(await signToken());
+    socket.send("ping", { pad: "x".repeat(MAX_FRAME_BYTES) }, "big");
+    const error = await socket.nextEvent("error");
+    expect(error.data).toMatchObject({
+      code: "invalid_message",
+      details: { issue: "frame_too_large", limit: MAX_FRAME_BYTES },
+    });
+    expect((await socket.waitClosed()).code).toBe(1009);
+  });
+
+  it("refuses subscriptions over the per-socket limit", async () => {
+    const socket = await connect(await signToken());
+    const prefix = unique("fund");
+    for (let i = 0; i < MAX_SUBSCRIPTIONS_PER_SOCKET; i++) {
+      socket.send("subscribe", { channel: "fund_updates", fund_id: `${prefix}_${i}` }, `s${i}`);
+    }
+    const last = `s${MAX_SUBSCRIPTIONS_PER_SOCKET - 1}`;
+    await socket.next((frame) => frame.id === last, 15_000);
+    const over = await socket.request("subscribe", { channel: "fund_updates", fund_id: `${prefix}_over` }, "over");
+    expect(over).toMatchObject({
+      event: "error",
+      id: "over",
+      data: { code: "invalid_subscription", details: { issue: "subscription_limit" } },
+    });
+    // Re-subscribing to a channel it already has is still fine.
+    const again = await socket.request("subscribe", { channel: "fund_updates", fund_id: `${prefix}_0` }, "again");
+    expect(again.event).toBe("subscribed");
+    socket.close();
+  });
+
+  it("drops messages over the rate limit with an error, and serves again after a pause", async () => {
+    const socket = await connect(await signToken());
+    const total = MESSAGE_BURST + 20;
+    for (let i = 0; i < total; i++) socket.send("ping", {}, `p${i}`);
+    await socket.next((frame) => frame.id === `p${MESSAGE_BURST - 1}`);
+    const rest = await socket.quiet(300);
+    const limited = [...rest, ...socket.frames].filter(
+      (frame) =>
+        frame.event === "error" && (frame.data.details as { issue?: string } | undefined)?.issue === "rate_limited",
+    );
+    expect(limited.length).toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await socket.request("ping", {}, "later")).event).toBe("pong");
+    socket.close();
+  });
+});
