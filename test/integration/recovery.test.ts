@@ -1,8 +1,9 @@
-import { evictDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { HubDurableObject } from "../../src/hub/hub-durable-object";
 import { hubPlacement } from "../../src/hub/shard";
-import { TOPIC_HISTORY_LIMIT } from "../../src/protocol/limits";
+import { MAX_DELIVERY_FAILURES, TOPIC_HISTORY_LIMIT } from "../../src/protocol/limits";
 import { connect, ingestOk, progress, unique } from "../helpers/client";
 import { signToken } from "../helpers/tokens";
 
@@ -172,6 +173,62 @@ describe("ordering, recovery and eviction", () => {
     await socket.request("subscribe", { channel: "simulation_updates", simulation_id: sim });
     socket.close();
     const topicStub = env.TOPIC.getByName(`simulation_updates:${sim}`);
+    await expect.poll(async () => Object.keys((await topicStub.describe()).hubs), { timeout: 3000 }).toEqual([]);
+  });
+
+  it("retries a failing hub from the alarm without losing order, and drops a hub that never answers", async () => {
+    const user = unique("user");
+    const sim = unique("simulation");
+    const socket = await connect(await signToken({ sub: user }));
+    await socket.request("subscribe", { channel: "simulation_updates", simulation_id: sim });
+    const hub = env.HUB.getByName(hubOf(user));
+    const topicStub = env.TOPIC.getByName(`simulation_updates:${sim}`);
+    // Shadowing the method on the instance makes every delivery RPC to it fail; deleting the
+    // shadow restores the class's method.
+    const failing = (fail: boolean) =>
+      runInDurableObject(hub, (instance: HubDurableObject) => {
+        if (fail) {
+          Object.defineProperty(instance, "deliver", {
+            configurable: true,
+            value: async () => {
+              throw new Error("hub unavailable (test)");
+            },
+          });
+        } else {
+          delete (instance as unknown as Record<string, unknown>).deliver;
+        }
+      });
+
+    // A transient failure: events wait in the topic and arrive in order once the hub answers.
+    await failing(true);
+    await ingestOk([progress(sim, 1), progress(sim, 2)]);
+    await expect.poll(async () => (await topicStub.describe()).hubs[hubOf(user)]?.failures, { timeout: 3000 }).toBe(1);
+    expect(await socket.quiet(100)).toEqual([]);
+    await failing(false);
+    await runDurableObjectAlarm(topicStub);
+    expect([await socket.next(), await socket.next()].map((frame) => frame.seq)).toEqual([1, 2]);
+    expect((await topicStub.describe()).hubs[hubOf(user)]).toEqual({ delivered: 2, failures: 0 });
+
+    // A hub that keeps failing is dropped after MAX_DELIVERY_FAILURES attempts.
+    await failing(true);
+    await ingestOk(progress(sim, 3));
+    await expect.poll(async () => (await topicStub.describe()).hubs[hubOf(user)]?.failures, { timeout: 3000 }).toBe(1);
+    for (let attempt = 1; attempt < MAX_DELIVERY_FAILURES; attempt++) await runDurableObjectAlarm(topicStub);
+    expect((await topicStub.describe()).hubs).toEqual({});
+    await failing(false);
+    socket.close();
+  });
+
+  it("a hub registered at a topic but without subscribers is dropped on the next delivery", async () => {
+    const sim = unique("simulation");
+    const topic = `simulation_updates:${sim}`;
+    const topicStub = env.TOPIC.getByName(topic);
+    const ghost = `hub:local:ghost_${unique("h")}`;
+    // A hub that has never had a socket: it must refuse the stream rather than absorb it.
+    await runInDurableObject(env.HUB.getByName(ghost), () => undefined);
+    await topicStub.attach(topic, ghost, null);
+    expect(Object.keys((await topicStub.describe()).hubs)).toEqual([ghost]);
+    await ingestOk(progress(sim, 1));
     await expect.poll(async () => Object.keys((await topicStub.describe()).hubs), { timeout: 3000 }).toEqual([]);
   });
 });
