@@ -1,13 +1,14 @@
 import * as v from "valibot";
 
 /**
- * Upper bounds on claims, so a principal always fits a socket attachment (workerd caps a
- * serialized attachment at 2,048 bytes).
+ * Upper bounds on claims. A principal must fit a socket attachment (workerd caps one at 2,048
+ * bytes): `sub`, `email` and `resources` are bounded; of `scope` only the scopes this service
+ * knows are kept, so a long identity-provider scope string is fine.
  */
 export const MAX_SUB_LENGTH = 128;
 export const MAX_EMAIL_LENGTH = 254;
-export const MAX_SCOPE_LENGTH = 128;
-export const MAX_RESOURCE_PATTERNS = 8;
+export const MAX_SCOPE_LENGTH = 4096;
+export const MAX_RESOURCE_PATTERNS = 16;
 export const MAX_RESOURCE_PATTERN_LENGTH = 64;
 
 const RESOURCE_PATTERN = /^[a-z_][a-z0-9_]*:(\*|[^\s:*][^\s*]*)$/;
@@ -19,8 +20,14 @@ const RESOURCE_PATTERN = /^[a-z_][a-z0-9_]*:(\*|[^\s:*][^\s*]*)$/;
 export const TokenClaimsSchema = v.object({
   sub: v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_SUB_LENGTH)),
   exp: v.pipe(v.number(), v.integer()),
-  email: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_EMAIL_LENGTH))),
-  scope: v.optional(v.pipe(v.string(), v.maxLength(MAX_SCOPE_LENGTH))),
+  email: v.nullish(v.pipe(v.string(), v.maxLength(MAX_EMAIL_LENGTH))),
+  /** A space-separated string (RFC 8693), or an array as some identity providers issue it. */
+  scope: v.nullish(
+    v.union([
+      v.pipe(v.string(), v.maxLength(MAX_SCOPE_LENGTH)),
+      v.pipe(v.array(v.pipe(v.string(), v.maxLength(256))), v.maxLength(256)),
+    ]),
+  ),
   resources: v.optional(
     v.pipe(
       v.array(

@@ -1,4 +1,4 @@
-/** Seconds of clock skew tolerated on `exp` / `nbf` / `iat`, at connect and while open. */
+/** Seconds of clock skew tolerated on `exp` and `nbf`, at connect and while open. */
 export const CLOCK_TOLERANCE_SECONDS = 30;
 
 /** Who is on the other end of a socket or request, as proven by a verified token. */
@@ -15,7 +15,8 @@ export interface Principal {
   exp: number;
 }
 
-export type Scope = "edit" | "publish";
+export const KNOWN_SCOPES = ["edit", "publish"] as const;
+export type Scope = (typeof KNOWN_SCOPES)[number];
 
 export function hasScope(principal: Principal, scope: Scope): boolean {
   return principal.scopes.includes(scope);

@@ -9,7 +9,7 @@ import {
 import * as v from "valibot";
 import { ProtocolError } from "../protocol/errors";
 import { TokenClaimsSchema } from "./claims";
-import { CLOCK_TOLERANCE_SECONDS, type Principal } from "./principal";
+import { CLOCK_TOLERANCE_SECONDS, KNOWN_SCOPES, type Principal, type Scope } from "./principal";
 
 export { CLOCK_TOLERANCE_SECONDS };
 
@@ -102,7 +102,12 @@ function fromJoseError(error: unknown): ProtocolError {
     case "ERR_JWKS_TIMEOUT":
     case "ERR_JWKS_INVALID":
     case "ERR_JWK_INVALID":
-      return refuse("key_unavailable", "Signing keys are unavailable", error);
+      // Our key set is unreachable or broken: a server fault, not the client's token.
+      return new ProtocolError("server_error", "Signing keys are unavailable; retry later", {
+        details: { reason: "key_unavailable" },
+        status: 503,
+        cause: error,
+      });
     default:
       return refuse("token_malformed", "Token is malformed", error);
   }
@@ -157,21 +162,23 @@ export async function verifyToken(token: string | undefined | null, config: Auth
     throw refuse("claims_invalid", `Token claim "${claim ?? "unknown"}" is invalid`);
   }
   const { sub, exp, email, scope, resources } = claims.output;
+  const granted = typeof scope === "string" ? scope.split(" ") : (scope ?? []);
   return {
     sub,
     exp,
-    email: email ?? sub,
-    scopes: (scope ?? "").split(" ").filter((s) => s.length > 0),
+    email: email || sub,
+    scopes: KNOWN_SCOPES.filter((known: Scope) => granted.includes(known)),
     resources: resources ?? null,
   };
 }
 
-/** The token of an HTTP request: `Authorization: Bearer`, else the `token` query parameter. */
+/** The token of an upgrade: `Authorization: Bearer`, else the `token` query parameter. */
 export function tokenFromRequest(request: Request): string | null {
+  return bearerToken(request) ?? new URL(request.url).searchParams.get("token");
+}
+
+/** The token of an `Authorization: Bearer` header, or null. */
+export function bearerToken(request: Request): string | null {
   const header = request.headers.get("Authorization");
-  if (header) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return match?.[1] ?? null;
-  }
-  return new URL(request.url).searchParams.get("token");
+  return (header && /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1]) || null;
 }

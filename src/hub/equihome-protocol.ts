@@ -27,6 +27,11 @@ export interface JsonSocket extends SubscriberSocket {
   bucket: TokenBucket;
   /** Messages refused for rate in a row. */
   rateRefusals: number;
+  /**
+   * The socket's messages are handled one after another, so replies come in request order and
+   * an `unsubscribe` never overtakes the `subscribe` before it.
+   */
+  inbox: Promise<void>;
 }
 
 /** What the protocol needs from its hub. */
@@ -44,29 +49,35 @@ export class EquihomeProtocol {
 
   constructor(private readonly hub: JsonHub) {}
 
-  async onMessage(socket: JsonSocket, frame: string | ArrayBuffer, now: number): Promise<void> {
+  /**
+   * Checks expiry and rate as the frame arrives, then queues it behind the socket's earlier
+   * frames; resolves when it has been handled.
+   */
+  onMessage(socket: JsonSocket, frame: string | ArrayBuffer, now: number): Promise<void> {
     if (accessEndsAt(socket.principal) <= now) {
       this.expire(socket);
-      return;
+      return Promise.resolve();
     }
     if (!socket.bucket.take(now)) {
       socket.rateRefusals += 1;
       if (socket.rateRefusals > MAX_RATE_REFUSALS) {
         this.hub.close(socket, CLOSE_CODES.policy_violation, "message rate limit exceeded");
       } else {
-        send(
-          socket,
-          encodeError(
-            new ProtocolError("invalid_message", "Message rate limit exceeded; message dropped", {
-              details: { issue: "rate_limited" },
-            }),
-          ),
-        );
+        const refusal = new ProtocolError("invalid_message", "Message rate limit exceeded; message dropped", {
+          details: { issue: "rate_limited" },
+        });
+        send(socket, encodeError(refusal, decodeClientFrame(frame).id));
       }
-      return;
+      return Promise.resolve();
     }
     socket.rateRefusals = 0;
+    socket.inbox = socket.inbox
+      .then(() => this.#handle(socket, frame))
+      .catch((error) => console.error("unhandled failure in a JSON-protocol message", error));
+    return socket.inbox;
+  }
 
+  async #handle(socket: JsonSocket, frame: string | ArrayBuffer): Promise<void> {
     const message = decodeClientFrame(frame);
     if (isDecodeFailure(message)) {
       send(socket, encodeError(message.error, message.id));

@@ -85,6 +85,7 @@ export class HubDurableObject extends DurableObject<Env> {
       subscriptions: new Map(),
       bucket: new TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST, now),
       rateRefusals: 0,
+      inbox: Promise.resolve(),
     };
     this.#sockets.set(ws, socket);
     return socket;

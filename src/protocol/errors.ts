@@ -52,10 +52,6 @@ export class ProtocolError extends Error {
 export const CLOSE_CODES = {
   /** Normal closure, e.g. the client asked to leave. */
   normal: 1000,
-  /** Going away: the server is shutting the socket down (deploy); reconnect. */
-  going_away: 1001,
-  /** Binary frame on a text-only protocol, or a frame that cannot be decoded. */
-  unsupported_data: 1003,
   /** Policy violation: message rate far over the limit. Reconnect after a pause. */
   policy_violation: 1008,
   /** A frame over the size limit. */
@@ -64,6 +60,4 @@ export const CLOSE_CODES = {
   internal_error: 1011,
   /** No valid token (at connect, or it expired while open). Get a new token before reconnecting. */
   authentication_failed: 4401,
-  /** The socket's token lost access to what it was using. */
-  forbidden: 4403,
 } as const;

@@ -11,8 +11,12 @@ import { MAX_INGEST_BATCH, MAX_MESSAGE_ID_LENGTH } from "./limits";
 import type { TopicKey } from "./topics";
 
 export interface IngestRoute extends TopicKey {
-  /** The resource the event concerns, checked against a publisher token's `resources`. */
-  resource: { type: string; id: string } | null;
+  /**
+   * The resource the event concerns, checked against a publisher token's `resources`. System-wide
+   * channels name pseudo-resources (`traffic_light:global`, `system:notifications`), so a token
+   * limited to some simulations cannot post to everyone.
+   */
+  resource: { type: string; id: string };
 }
 
 interface IngestEventSpec {
@@ -50,11 +54,19 @@ export const INGEST_EVENTS = {
   },
   traffic_light_update: {
     schema: equihome.TrafficLightUpdate,
-    route: (): IngestRoute => ({ channel: "traffic_light_updates", key: null, resource: null }),
+    route: (): IngestRoute => ({
+      channel: "traffic_light_updates",
+      key: null,
+      resource: { type: "traffic_light", id: "global" },
+    }),
   },
   notification: {
     schema: equihome.Notification,
-    route: (): IngestRoute => ({ channel: "system_notifications", key: null, resource: null }),
+    route: (): IngestRoute => ({
+      channel: "system_notifications",
+      key: null,
+      resource: { type: "system", id: "notifications" },
+    }),
   },
 } satisfies Record<string, IngestEventSpec>;
 

@@ -32,5 +32,10 @@ export const TOPIC_HISTORY_LIMIT = 1000;
 export const DEDUPE_WINDOW_MS = 15 * 60 * 1000;
 /** Events in one topic → hub delivery call. */
 export const DELIVERY_BATCH = 100;
-/** Consecutive failed deliveries after which a topic drops a hub from its registry. */
-export const MAX_DELIVERY_FAILURES = 5;
+/**
+ * Consecutive failed deliveries after which a topic drops a hub from its registry. Retries come
+ * from the topic's alarm every DELIVERY_RETRY_MS, so a hub is dropped after about a minute.
+ */
+export const MAX_DELIVERY_FAILURES = 30;
+/** How soon a topic's alarm retries deliveries that have not completed. */
+export const DELIVERY_RETRY_MS = 2000;

@@ -5,7 +5,7 @@
  */
 import { Hono } from "hono";
 import { canAccess, hasScope } from "../auth/principal";
-import { authConfigFromEnv, verifyToken } from "../auth/verify-token";
+import { authConfigFromEnv, bearerToken, verifyToken } from "../auth/verify-token";
 import type { Env } from "../env";
 import { ProtocolError } from "../protocol/errors";
 import { type IngestEvent, validateIngestBody } from "../protocol/ingest";
@@ -25,9 +25,8 @@ export interface IngestResult {
 }
 
 ingestRoutes.post("/v1/ingest", async (c) => {
-  const header = c.req.header("Authorization");
-  const token = header ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
-  const principal = await verifyToken(token, authConfigFromEnv(c.env));
+  // Header only: a publisher's token never goes in a URL.
+  const principal = await verifyToken(bearerToken(c.req.raw), authConfigFromEnv(c.env));
   if (!hasScope(principal, "publish")) {
     throw new ProtocolError("authorization_error", "The token lacks the publish scope", {
       details: { scope: "publish" },
@@ -43,11 +42,11 @@ ingestRoutes.post("/v1/ingest", async (c) => {
   const events = validateIngestBody(body);
   const denied = events
     .map((event, index) => ({ index, resource: event.route.resource }))
-    .filter(({ resource }) => resource !== null && !canAccess(principal, resource.type, resource.id));
+    .filter(({ resource }) => !canAccess(principal, resource.type, resource.id));
   if (denied.length > 0) {
     throw new ProtocolError("authorization_error", "The token does not reach every resource of the batch", {
       details: {
-        errors: denied.map(({ index, resource }) => ({ index, resource: `${resource?.type}:${resource?.id}` })),
+        errors: denied.map(({ index, resource }) => ({ index, resource: `${resource.type}:${resource.id}` })),
       },
     });
   }

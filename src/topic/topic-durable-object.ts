@@ -6,12 +6,9 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { DELIVERY_BATCH, MAX_DELIVERY_FAILURES } from "../protocol/limits";
+import { DELIVERY_BATCH, DELIVERY_RETRY_MS, MAX_DELIVERY_FAILURES } from "../protocol/limits";
 import { isStatefulChannel, parseTopicName, type TopicEvent } from "../protocol/topics";
 import { type HubRecord, type NewEvent, type PublishResult, TopicStore } from "./topic-store";
-
-/** How soon an alarm retries deliveries that have not completed (after a failure or restart). */
-export const DELIVERY_RETRY_MS = 2000;
 
 export interface AttachResult {
   /** The topic's latest seq when the hub was attached. */

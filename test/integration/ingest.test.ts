@@ -26,6 +26,17 @@ describe("POST /v1/ingest", () => {
     });
   });
 
+  it("403 when a resource-limited publisher posts to a system-wide channel it was not given", async () => {
+    const limited = await publisherToken({ resources: ["simulation:*"] });
+    const note = { event: "notification", data: { type: "info", message: "hi", timestamp: "2023-01-01T00:00:00Z" } };
+    const refused = await ingest(note, limited);
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({
+      error: { details: { errors: [{ index: 0, resource: "system:notifications" }] } },
+    });
+    expect((await ingest(note, await publisherToken({ resources: ["system:*"] }))).status).toBe(200);
+  });
+
   it("400 for a body that is not JSON, never a 5xx", async () => {
     const response = await ingest("{nope");
     expect(response.status).toBe(400);

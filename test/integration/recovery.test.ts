@@ -9,6 +9,8 @@ import { signToken } from "../helpers/tokens";
 
 const SHARDS = 4;
 const hubOf = (sub: string) => hubPlacement(sub, undefined, SHARDS).name;
+const hubInstance = (stub: DurableObjectStub<HubDurableObject>) =>
+  runInDurableObject(stub, (instance: HubDurableObject) => instance);
 
 /** Two users whose sockets land on different hubs. */
 function usersOnDifferentHubs(): [string, string] {
@@ -183,20 +185,19 @@ describe("ordering, recovery and eviction", () => {
     await socket.request("subscribe", { channel: "simulation_updates", simulation_id: sim });
     const hub = env.HUB.getByName(hubOf(user));
     const topicStub = env.TOPIC.getByName(`simulation_updates:${sim}`);
-    // Shadowing the method on the instance makes every delivery RPC to it fail; deleting the
-    // shadow restores the class's method.
+    // Every hub of this test file's isolate fails deliveries while `fail` is set (tests in a file
+    // run one at a time); the class's own method is put back afterwards.
+    const original = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(await hubInstance(hub)), "deliver");
     const failing = (fail: boolean) =>
       runInDurableObject(hub, (instance: HubDurableObject) => {
-        if (fail) {
-          Object.defineProperty(instance, "deliver", {
-            configurable: true,
-            value: async () => {
-              throw new Error("hub unavailable (test)");
-            },
-          });
-        } else {
-          delete (instance as unknown as Record<string, unknown>).deliver;
-        }
+        Object.defineProperty(Object.getPrototypeOf(instance), "deliver", {
+          ...original,
+          value: fail
+            ? async () => {
+                throw new Error("hub unavailable (test)");
+              }
+            : original?.value,
+        });
       });
 
     // A transient failure: events wait in the topic and arrive in order once the hub answers.

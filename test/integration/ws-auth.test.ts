@@ -61,6 +61,18 @@ describe("WebSocket authentication", () => {
     ws.close();
   });
 
+  it("uses the query token when an Authorization header is not a Bearer token", async () => {
+    const response = await upgrade(`?token=${await signToken()}`, { Authorization: "Basic dXNlcjpwYXNz" });
+    const ws = response.webSocket as WebSocket;
+    ws.accept();
+    const first = new Promise<unknown>((resolve) =>
+      ws.addEventListener("message", (event) => resolve(JSON.parse(event.data as string))),
+    );
+    ws.send(JSON.stringify({ event: "ping", data: {}, id: "p" }));
+    expect(await first).toMatchObject({ event: "pong", id: "p" });
+    ws.close();
+  });
+
   it("enforces ALLOWED_ORIGINS on upgrades that carry an Origin", async () => {
     const token = await signToken();
     expect((await upgrade(`?token=${token}`, { Origin: "https://evil.example.com" })).status).toBe(403);

@@ -35,6 +35,21 @@ describe("JSON protocol: requests, replies and errors", () => {
     socket.close();
   });
 
+  it("handles a socket's messages in order: replies come in request order", async () => {
+    const sim = unique("simulation");
+    const socket = await connect(await signToken());
+    socket.send("subscribe", { channel: "simulation_updates", simulation_id: sim }, "a");
+    socket.send("unsubscribe", { channel: "simulation_updates", simulation_id: sim }, "b");
+    socket.send("ping", {}, "c");
+    const replies = [await socket.next(), await socket.next(), await socket.next()];
+    expect(replies.map((frame) => [frame.event, frame.id])).toEqual([
+      ["subscribed", "a"],
+      ["unsubscribed", "b"],
+      ["pong", "c"],
+    ]);
+    socket.close();
+  });
+
   it("refuses binary frames with invalid_message", async () => {
     const socket = await connect(await signToken());
     socket.ws.send(new Uint8Array([1, 2, 3]));
@@ -99,6 +114,8 @@ describe("JSON protocol: requests, replies and errors", () => {
         frame.event === "error" && (frame.data.details as { issue?: string } | undefined)?.issue === "rate_limited",
     );
     expect(limited.length).toBeGreaterThan(0);
+    // Each refusal carries the id of the message it dropped.
+    expect(limited.every((frame) => typeof frame.id === "string" && frame.id.startsWith("p"))).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect((await socket.request("ping", {}, "later")).event).toBe("pong");
     socket.close();
