@@ -79,6 +79,32 @@ function refuse(reason: TokenFailure, message: string, cause?: unknown): Protoco
   return new ProtocolError("authentication_error", message, { details: { reason }, cause });
 }
 
+/** Our key set is unreachable or broken: a server fault, not the client's token. */
+function keyUnavailable(cause: unknown): ProtocolError {
+  return new ProtocolError("server_error", "Signing keys are unavailable; retry later", {
+    details: { reason: "key_unavailable" },
+    status: 503,
+    cause,
+  });
+}
+
+/**
+ * A JWK set whose failures to fetch (HTTP errors arrive as ERR_JOSE_GENERIC, network errors as a
+ * TypeError) are the server's fault; only "no key matches" stays the token's.
+ */
+function guardedKeySet(keySet: JWTVerifyGetKey): JWTVerifyGetKey {
+  return async (header, input) => {
+    try {
+      return await keySet(header, input);
+    } catch (error) {
+      if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys) {
+        throw error;
+      }
+      throw keyUnavailable(error);
+    }
+  };
+}
+
 /** Maps jose's errors by their stable `code`, never by message text. */
 function fromJoseError(error: unknown): ProtocolError {
   if (!(error instanceof joseErrors.JOSEError)) {
@@ -102,12 +128,7 @@ function fromJoseError(error: unknown): ProtocolError {
     case "ERR_JWKS_TIMEOUT":
     case "ERR_JWKS_INVALID":
     case "ERR_JWK_INVALID":
-      // Our key set is unreachable or broken: a server fault, not the client's token.
-      return new ProtocolError("server_error", "Signing keys are unavailable; retry later", {
-        details: { reason: "key_unavailable" },
-        status: 503,
-        cause: error,
-      });
+      return keyUnavailable(error);
     default:
       return refuse("token_malformed", "Token is malformed", error);
   }
@@ -143,7 +164,7 @@ export async function verifyToken(token: string | undefined | null, config: Auth
         algorithms: SYMMETRIC_ALGORITHMS,
       }));
     } else if (alg !== undefined && ASYMMETRIC_ALGORITHMS.includes(alg) && config.jwksUrl) {
-      ({ payload } = await jwtVerify(token, remoteKeySet(config.jwksUrl), {
+      ({ payload } = await jwtVerify(token, guardedKeySet(remoteKeySet(config.jwksUrl)), {
         ...options,
         algorithms: ASYMMETRIC_ALGORITHMS,
       }));

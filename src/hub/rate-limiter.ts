@@ -17,9 +17,11 @@ export class TokenBucket {
 
   /** Takes one token if there is one. */
   take(now: number): boolean {
-    const elapsed = Math.max(0, now - this.#updatedAt) / 1000;
-    this.#tokens = Math.min(this.burst, this.#tokens + elapsed * this.rate);
-    this.#updatedAt = now;
+    // Only forward time refills: a clock that steps back must not refill the same span twice.
+    if (now > this.#updatedAt) {
+      this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#updatedAt) / 1000) * this.rate);
+      this.#updatedAt = now;
+    }
     if (this.#tokens < 1) return false;
     this.#tokens -= 1;
     return true;

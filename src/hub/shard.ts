@@ -35,7 +35,8 @@ export function parseShardCount(value: string | undefined): number {
 }
 
 export function hubPlacement(userKey: string, continent: string | undefined, shards: number): HubPlacement {
-  const locationHint = continent === undefined ? undefined : CONTINENT_HINTS[continent];
+  const locationHint =
+    continent !== undefined && Object.hasOwn(CONTINENT_HINTS, continent) ? CONTINENT_HINTS[continent] : undefined;
   const region = locationHint ?? "local";
   return { name: `hub:${region}:${fnv1a(userKey) % shards}`, locationHint };
 }
