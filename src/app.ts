@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import type { Env } from "./env";
 import { ProtocolError } from "./protocol/errors";
+import { documentRoutes } from "./routes/documents";
 import { errorResponse, toProtocolError } from "./routes/http-errors";
 import { ingestRoutes } from "./routes/ingest";
 import { wsRoutes } from "./routes/ws";
@@ -14,6 +15,7 @@ export const app = new Hono<{ Bindings: Env }>();
 app.get("/healthz", (c) => c.json({ status: "ok" }));
 app.route("/", wsRoutes);
 app.route("/", ingestRoutes);
+app.route("/", documentRoutes);
 
 app.notFound((c) =>
   errorResponse(

@@ -1,3 +1,4 @@
+import type { DocumentDurableObject } from "./document/document-durable-object";
 import type { HubDurableObject } from "./hub/hub-durable-object";
 import type { TopicDurableObject } from "./topic/topic-durable-object";
 
@@ -5,6 +6,7 @@ import type { TopicDurableObject } from "./topic/topic-durable-object";
 export interface Env {
   HUB: DurableObjectNamespace<HubDurableObject>;
   TOPIC: DurableObjectNamespace<TopicDurableObject>;
+  DOCUMENT: DurableObjectNamespace<DocumentDurableObject>;
   /** HS256 key for user and publisher tokens (secret; `.dev.vars` locally). */
   JWT_SECRET?: string;
   /** When set, RS256 / ES256 tokens are also accepted, keys from this JWK set. */

@@ -2,8 +2,9 @@
  * The Equihome JSON protocol on a hub: one socket's client events in, server events out. The
  * hub Durable Object owns the sockets; this owns what they say.
  */
-import { accessEndsAt, canAccess, type Principal } from "../auth/principal";
+import { accessEndsAt, canAccess, hasScope, type Principal } from "../auth/principal";
 import { type AuthConfig, verifyToken } from "../auth/verify-token";
+import type { DocumentDurableObject } from "../document/document-durable-object";
 import { CHANNELS } from "../protocol/equihome/channels";
 import {
   type ClientMessage,
@@ -15,8 +16,18 @@ import {
   type Subscription,
   subscriptionEcho,
 } from "../protocol/equihome/codec";
+import {
+  checkValue,
+  documentName,
+  EDITABLE_RESOURCES,
+  type EditableResourceType,
+  isEditableResourceType,
+  parsePath,
+  parseResourceRef,
+  type ResourceRef,
+} from "../protocol/equihome/editing";
 import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
-import { MAX_RATE_REFUSALS, MAX_SUBSCRIPTIONS_PER_SOCKET } from "../protocol/limits";
+import { MAX_EDITING_SESSIONS_PER_SOCKET, MAX_RATE_REFUSALS, MAX_SUBSCRIPTIONS_PER_SOCKET } from "../protocol/limits";
 import { parseTopicName, type TopicEvent, topicName } from "../protocol/topics";
 import type { TokenBucket } from "./rate-limiter";
 import type { LocalSubscription, SubscriberSocket, SubscriptionIndex } from "./subscriptions";
@@ -38,6 +49,8 @@ export interface JsonSocket extends SubscriberSocket {
 export interface JsonHub {
   index: SubscriptionIndex<JsonSocket>;
   authConfig(): AuthConfig;
+  hubName(): string;
+  document(name: string): DurableObjectStub<DocumentDurableObject>;
   /** Persists a changed principal and re-plans the expiry alarm. */
   principalChanged(socket: JsonSocket): void;
   close(socket: JsonSocket, code: number, reason: string): void;
@@ -109,6 +122,12 @@ export class EquihomeProtocol {
 
   /** Sends one topic event to a socket, filtered to its traffic-light zones. */
   emit(socket: JsonSocket, subscription: LocalSubscription, event: TopicEvent): void {
+    if (event.ack?.socket === socket.id) {
+      // The sender's own edit: its copy is the acknowledgement and carries its message id.
+      const { event: name, data, seq } = JSON.parse(event.frame) as { event: string; data: unknown; seq: number };
+      send(socket, encodeServerEvent({ event: name, data, id: event.ack.id, seq }));
+      return;
+    }
     if (subscription.zones === null) {
       send(socket, event.frame);
       return;
@@ -139,9 +158,15 @@ export class EquihomeProtocol {
         return;
       case "refresh_token":
         return this.#refreshToken(socket, message);
+      case "start_editing":
+        return this.#startEditing(socket, message);
+      case "update_resource":
+        return this.#updateResource(socket, message);
+      case "end_editing":
+        return this.#endEditing(socket, message);
       default:
         throw new ProtocolError("invalid_event", `Event type "${message.event}" is unknown`, {
-          details: { event: message.event, events: ["subscribe", "unsubscribe", "ping", "refresh_token"] },
+          details: { event: message.event, events: CLIENT_EVENTS },
         });
     }
   }
@@ -169,8 +194,90 @@ export class EquihomeProtocol {
   async #unsubscribe(socket: JsonSocket, message: ClientMessage): Promise<void> {
     const subscription = parseSubscription(message.data, false);
     // Idempotent: unsubscribing from what one never subscribed to is confirmed all the same.
-    this.hub.index.unsubscribe(socket, topicName(subscription));
+    // An editing session of the same resource keeps receiving its updates until end_editing.
+    this.hub.index.release(socket, topicName(subscription), "explicit");
     send(socket, encodeServerEvent({ event: "unsubscribed", data: subscriptionEcho(subscription), id: message.id }));
+  }
+
+  async #startEditing(socket: JsonSocket, message: ClientMessage): Promise<void> {
+    const ref = parseResourceRef(message.data);
+    authorizeResource(socket.principal, ref, false);
+    const topic = resourceTopic(ref);
+    const sessions = [...socket.subscriptions.values()].filter((sub) => sub.reasons.editing).length;
+    if (!socket.subscriptions.get(topic)?.reasons.editing && sessions >= MAX_EDITING_SESSIONS_PER_SOCKET) {
+      throw new ProtocolError("invalid_message", "Too many editing sessions on this connection", {
+        details: { issue: "editing_session_limit", limit: MAX_EDITING_SESSIONS_PER_SOCKET },
+      });
+    }
+    // Subscribe first, then read the document: an edit in between is in the document and also
+    // delivered (sets are idempotent), never missing from both.
+    const held = await this.hub.index.hold(socket, topic, "editing");
+    let joined: Awaited<ReturnType<DocumentDurableObject["join"]>>;
+    try {
+      joined = await this.hub.document(documentName(ref)).join(ref, {
+        socket: socket.id,
+        hub: this.hub.hubName(),
+        sub: socket.principal.sub,
+        email: socket.principal.email,
+      });
+    } catch (error) {
+      this.hub.index.release(socket, topic, "editing");
+      throw error;
+    }
+    send(
+      socket,
+      encodeServerEvent({
+        event: "editing_started",
+        data: { ...ref, document: joined.document, editors: joined.editors },
+        id: message.id,
+      }),
+    );
+    if (held) this.hub.index.goLive(socket, held.subscription, held.result.seq);
+  }
+
+  async #updateResource(socket: JsonSocket, message: ClientMessage): Promise<void> {
+    const ref = parseResourceRef(message.data);
+    authorizeResource(socket.principal, ref, true);
+    if (!socket.subscriptions.get(resourceTopic(ref))?.reasons.editing) {
+      throw new ProtocolError("invalid_message", "Call start_editing for this resource first", {
+        details: { issue: "editing_not_started", resource: `${ref.resource_type}:${ref.resource_id}` },
+      });
+    }
+    parsePath(message.data.path);
+    checkValue(message.data.value);
+    const result = await this.hub.document(documentName(ref)).applyEdit(ref, {
+      path: message.data.path as string,
+      value: message.data.value,
+      updatedBy: socket.principal.email,
+      ...(message.id === undefined ? {} : { ack: { socket: socket.id, id: message.id } }),
+    });
+    if (result.error) {
+      const { code, message: text, details } = result.error;
+      throw new ProtocolError(code, text, details ? { details: JSON.parse(details) as Record<string, unknown> } : {});
+    }
+    // Success is acknowledged by the resource_updated that reaches this socket with the id.
+  }
+
+  async #endEditing(socket: JsonSocket, message: ClientMessage): Promise<void> {
+    const ref = parseResourceRef(message.data);
+    const topic = resourceTopic(ref);
+    if (socket.subscriptions.get(topic)?.reasons.editing) {
+      this.hub.index.release(socket, topic, "editing");
+      await this.hub.document(documentName(ref)).leave(ref, socket.id);
+    }
+    send(socket, encodeServerEvent({ event: "editing_ended", data: { ...ref }, id: message.id }));
+  }
+
+  /** A closing socket's editing sessions end; their documents tell the other editors. */
+  endEditingSessions(socket: JsonSocket): void {
+    for (const subscription of socket.subscriptions.values()) {
+      const ref = subscription.reasons.editing ? resourceOfTopic(subscription.topic) : null;
+      if (!ref) continue;
+      void this.hub
+        .document(documentName(ref))
+        .leave(ref, socket.id)
+        .catch((error) => console.warn("leave after close failed; the document drops the editor later", error));
+    }
   }
 
   async #refreshToken(socket: JsonSocket, message: ClientMessage): Promise<void> {
@@ -209,6 +316,42 @@ export class EquihomeProtocol {
         send(socket, encodeServerEvent({ event: "unsubscribed", data: { ...echo, reason: "authorization_error" } }));
       }
     }
+  }
+}
+
+const CLIENT_EVENTS = [
+  "subscribe",
+  "unsubscribe",
+  "ping",
+  "refresh_token",
+  "start_editing",
+  "update_resource",
+  "end_editing",
+];
+
+/** The topic whose subscribers and editors receive a resource's `resource_updated`. */
+export function resourceTopic({ resource_type, resource_id }: ResourceRef): string {
+  return topicName({ channel: EDITABLE_RESOURCES[resource_type].channel, key: resource_id });
+}
+
+/** The resource an editing subscription's topic belongs to. */
+function resourceOfTopic(topic: string): ResourceRef | null {
+  const { channel, key } = parseTopicName(topic);
+  const type = Object.keys(EDITABLE_RESOURCES).find(
+    (candidate) => EDITABLE_RESOURCES[candidate as EditableResourceType].channel === channel,
+  );
+  if (type === undefined || key === null || !isEditableResourceType(type)) return null;
+  return { resource_type: type, resource_id: key };
+}
+
+function authorizeResource(principal: Principal, ref: ResourceRef, needEdit: boolean): void {
+  if (needEdit && !hasScope(principal, "edit")) {
+    throw new ProtocolError("authorization_error", "Editing needs the edit scope", { details: { scope: "edit" } });
+  }
+  if (!canAccess(principal, ref.resource_type, ref.resource_id)) {
+    throw new ProtocolError("authorization_error", "Insufficient permissions", {
+      details: { resource: `${ref.resource_type}:${ref.resource_id}` },
+    });
   }
 }
 

@@ -13,23 +13,22 @@ import * as v from "valibot";
 import { accessEndsAt, type Principal } from "../auth/principal";
 import { authConfigFromEnv } from "../auth/verify-token";
 import type { Env } from "../env";
+import { HUB_NAME_HEADER, PRINCIPAL_HEADER } from "../internal-headers";
 import { CLOSE_CODES } from "../protocol/errors";
 import { MESSAGE_BURST, MESSAGES_PER_SECOND } from "../protocol/limits";
 import type { TopicEvent } from "../protocol/topics";
+import { safeJson } from "../storage/sql";
 import { ATTACHMENT_VERSION, PrincipalSchema, readAttachment, writeAttachment } from "./attachment";
 import { EquihomeProtocol, type JsonSocket } from "./equihome-protocol";
 import { HubStore } from "./hub-store";
 import { TokenBucket } from "./rate-limiter";
 import { SubscriptionIndex } from "./subscriptions";
 
-/** Headers by which the Worker hands a verified connection to its hub. Never from clients. */
-export const HUB_NAME_HEADER = "X-Realtime-Hub";
-export const PRINCIPAL_HEADER = "X-Realtime-Principal";
-
 export class HubDurableObject extends DurableObject<Env> {
   #store: HubStore;
   #name: string | null;
   #sockets = new Map<WebSocket, JsonSocket>();
+  #byId = new Map<string, JsonSocket>();
   readonly index: SubscriptionIndex<JsonSocket>;
   #json: EquihomeProtocol;
   /** When the expiry alarm is set for, as far as this instance knows. */
@@ -47,6 +46,8 @@ export class HubDurableObject extends DurableObject<Env> {
     this.#json = new EquihomeProtocol({
       index: this.index,
       authConfig: () => authConfigFromEnv(this.env),
+      hubName: () => this.#hubName(),
+      document: (name) => this.env.DOCUMENT.getByName(name),
       principalChanged: (socket) => {
         this.#writeAttachment(socket);
         this.#planExpiryAlarm();
@@ -73,7 +74,7 @@ export class HubDurableObject extends DurableObject<Env> {
     this.#store.retainSockets(new Set(byId.keys()));
     for (const row of this.#store.subscriptions()) {
       const socket = byId.get(row.socketId);
-      if (socket) this.index.restore(socket, row.topic, row.zones);
+      if (socket) this.index.restore(socket, row);
     }
   }
 
@@ -88,6 +89,7 @@ export class HubDurableObject extends DurableObject<Env> {
       inbox: Promise.resolve(),
     };
     this.#sockets.set(ws, socket);
+    this.#byId.set(id, socket);
     return socket;
   }
 
@@ -120,6 +122,27 @@ export class HubDurableObject extends DurableObject<Env> {
   /** Called by topic Durable Objects, in seq order per topic. */
   async deliver(topic: string, events: TopicEvent[]): Promise<{ detach: boolean }> {
     return this.index.deliver(topic, events);
+  }
+
+  /**
+   * Sends one frame to some of this hub's sockets (editors_updated from a document). Returns
+   * the ids it no longer has, so the sender can forget them.
+   */
+  async sendToSockets(socketIds: string[], frame: string): Promise<{ missing: string[] }> {
+    const missing: string[] = [];
+    for (const id of socketIds) {
+      const socket = this.#byId.get(id);
+      if (!socket) {
+        missing.push(id);
+        continue;
+      }
+      try {
+        socket.ws.send(frame);
+      } catch {
+        missing.push(id);
+      }
+    }
+    return { missing };
   }
 
   /** Test and operations aid. */
@@ -164,6 +187,9 @@ export class HubDurableObject extends DurableObject<Env> {
     const socket = this.#sockets.get(ws);
     if (!socket) return;
     this.#sockets.delete(ws);
+    this.#byId.delete(socket.id);
+    // Sessions that end without end_editing: the document must update the other editors.
+    this.#json.endEditingSessions(socket);
     this.index.removeSocket(socket);
   }
 
@@ -188,14 +214,5 @@ export class HubDurableObject extends DurableObject<Env> {
     if (this.#alarmAt !== null && this.#alarmAt <= earliest) return;
     this.#alarmAt = earliest;
     void this.ctx.storage.setAlarm(earliest);
-  }
-}
-
-function safeJson(text: string | null): unknown {
-  if (text === null) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

@@ -2,11 +2,16 @@
  * A hub's durable state: its own name and each socket's subscriptions (too large for a socket
  * attachment). Read back in full when a hub wakes from hibernation.
  */
+import { addColumnIfMissing } from "../storage/sql";
 
 export interface StoredSubscription {
   socketId: string;
   topic: string;
   zones: string[] | null;
+  /** Subscribed by `subscribe` (as opposed to only by an editing session). */
+  explicit: boolean;
+  /** Held by an editing session (`start_editing`) of the resource the topic belongs to. */
+  editing: boolean;
 }
 
 const SCHEMA = `
@@ -25,6 +30,8 @@ export class HubStore {
   constructor(sql: SqlStorage) {
     this.#sql = sql;
     this.#sql.exec(SCHEMA);
+    addColumnIfMissing(this.#sql, "subscriptions", "explicit INTEGER NOT NULL DEFAULT 1");
+    addColumnIfMissing(this.#sql, "subscriptions", "editing INTEGER NOT NULL DEFAULT 0");
   }
 
   name(): string | null {
@@ -37,24 +44,27 @@ export class HubStore {
   }
 
   subscriptions(): StoredSubscription[] {
+    type Row = { socket_id: string; topic: string; zones: string | null; explicit: number; editing: number };
     return this.#sql
-      .exec<{ socket_id: string; topic: string; zones: string | null }>(
-        "SELECT socket_id, topic, zones FROM subscriptions",
-      )
+      .exec<Row>("SELECT socket_id, topic, zones, explicit, editing FROM subscriptions")
       .toArray()
       .map((row) => ({
         socketId: row.socket_id,
         topic: row.topic,
         zones: row.zones === null ? null : (JSON.parse(row.zones) as string[]),
+        explicit: row.explicit === 1,
+        editing: row.editing === 1,
       }));
   }
 
-  putSubscription({ socketId, topic, zones }: StoredSubscription): void {
+  putSubscription({ socketId, topic, zones, explicit, editing }: StoredSubscription): void {
     this.#sql.exec(
-      "INSERT OR REPLACE INTO subscriptions (socket_id, topic, zones) VALUES (?, ?, ?)",
+      "INSERT OR REPLACE INTO subscriptions (socket_id, topic, zones, explicit, editing) VALUES (?, ?, ?, ?, ?)",
       socketId,
       topic,
       zones === null ? null : JSON.stringify(zones),
+      explicit ? 1 : 0,
+      editing ? 1 : 0,
     );
   }
 

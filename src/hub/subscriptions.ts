@@ -5,7 +5,10 @@
  */
 import type { TopicEvent } from "../protocol/topics";
 import type { AttachResult } from "../topic/topic-durable-object";
-import type { HubStore } from "./hub-store";
+import type { HubStore, StoredSubscription } from "./hub-store";
+
+/** Why a socket holds a topic: its own `subscribe`, an editing session of the resource, or both. */
+export type SubscriptionReason = "explicit" | "editing";
 
 export interface LocalSubscription {
   topic: string;
@@ -15,6 +18,7 @@ export interface LocalSubscription {
   lastSeq: number;
   /** Events that arrived while the subscription was being confirmed, or null once live. */
   pending: TopicEvent[] | null;
+  reasons: Record<SubscriptionReason, boolean>;
 }
 
 export interface SubscriberSocket {
@@ -31,6 +35,8 @@ export interface TopicLink<S extends SubscriberSocket> {
   emit(socket: S, subscription: LocalSubscription, event: TopicEvent): void;
 }
 
+export type Subscribed = { result: AttachResult; subscription: LocalSubscription } | null;
+
 export class SubscriptionIndex<S extends SubscriberSocket> {
   #byTopic = new Map<string, Set<S>>();
   /** Registration calls per topic, chained so an attach never overtakes an earlier detach. */
@@ -41,10 +47,11 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
     private readonly link: TopicLink<S>,
   ) {}
 
-  /** Re-enters a socket's stored subscriptions after a wake; they are live at once. */
-  restore(socket: S, topic: string, zones: string[] | null): void {
-    socket.subscriptions.set(topic, { topic, zones, lastSeq: 0, pending: null });
-    this.#add(topic, socket);
+  /** Re-enters a socket's stored subscription after a wake; it is live at once. */
+  restore(socket: S, row: StoredSubscription): void {
+    const reasons = { explicit: row.explicit, editing: row.editing };
+    socket.subscriptions.set(row.topic, { topic: row.topic, zones: row.zones, lastSeq: 0, pending: null, reasons });
+    this.#add(row.topic, socket);
   }
 
   subscriberCount(topic: string): number {
@@ -56,20 +63,25 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
   }
 
   /**
-   * Subscribes a socket and registers the hub at the topic. Returns the topic's answer and the
-   * subscription, still pending: the caller sends its confirmation and the initial events, then
-   * calls {@link goLive}. Returns null when the socket left or unsubscribed meanwhile.
+   * Subscribes a socket (for `reason`, keeping any other reason it had) and registers the hub at
+   * the topic. Returns the topic's answer and the subscription, still pending: the caller sends
+   * its confirmation and the initial events, then calls {@link goLive}. Returns null when the
+   * socket left or unsubscribed meanwhile.
    */
   async subscribe(
     socket: S,
     topic: string,
     zones: string[] | null,
     sinceSeq: number | null,
-  ): Promise<{ result: AttachResult; subscription: LocalSubscription } | null> {
-    const subscription: LocalSubscription = { topic, zones, lastSeq: 0, pending: [] };
+    reason: SubscriptionReason = "explicit",
+  ): Promise<Subscribed> {
+    const previous = socket.subscriptions.get(topic)?.reasons;
+    const reasons = { explicit: previous?.explicit ?? false, editing: previous?.editing ?? false };
+    reasons[reason] = true;
+    const subscription: LocalSubscription = { topic, zones, lastSeq: 0, pending: [], reasons };
     socket.subscriptions.set(topic, subscription);
     this.#add(topic, socket);
-    this.store.putSubscription({ socketId: socket.id, topic, zones });
+    this.#persist(socket, subscription);
     let result: AttachResult;
     try {
       result = await this.#serially(topic, () => this.link.attach(topic, sinceSeq));
@@ -81,6 +93,27 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
     return { result, subscription };
   }
 
+  /**
+   * Adds a reason to hold a topic: an existing subscription just gains it (and null is
+   * returned), else the socket subscribes as {@link subscribe} does.
+   */
+  async hold(socket: S, topic: string, reason: SubscriptionReason): Promise<Subscribed> {
+    const existing = socket.subscriptions.get(topic);
+    if (!existing) return this.subscribe(socket, topic, null, null, reason);
+    existing.reasons[reason] = true;
+    this.#persist(socket, existing);
+    return null;
+  }
+
+  /** Drops one reason to hold a topic; the subscription ends with its last reason. */
+  release(socket: S, topic: string, reason: SubscriptionReason): void {
+    const existing = socket.subscriptions.get(topic);
+    if (!existing) return;
+    existing.reasons[reason] = false;
+    if (existing.reasons.explicit || existing.reasons.editing) this.#persist(socket, existing);
+    else this.unsubscribe(socket, topic);
+  }
+
   /** Marks the initial events sent up to `seq` and flushes what arrived meanwhile, in order. */
   goLive(socket: S, subscription: LocalSubscription, seq: number): void {
     const pending = subscription.pending ?? [];
@@ -89,7 +122,7 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
     this.#send(socket, subscription, pending);
   }
 
-  /** Removes one subscription; the last local subscriber of a topic detaches the hub. */
+  /** Removes one subscription whatever its reasons; the last local subscriber detaches the hub. */
   unsubscribe(socket: S, topic: string): boolean {
     if (!socket.subscriptions.delete(topic)) return false;
     this.store.deleteSubscription(socket.id, topic);
@@ -125,6 +158,10 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
       else this.#send(socket, subscription, events);
     }
     return { detach: false };
+  }
+
+  #persist(socket: S, { topic, zones, reasons }: LocalSubscription): void {
+    this.store.putSubscription({ socketId: socket.id, topic, zones, ...reasons });
   }
 
   #send(socket: S, subscription: LocalSubscription, events: TopicEvent[]): void {

@@ -52,6 +52,8 @@ export class ProtocolError extends Error {
 export const CLOSE_CODES = {
   /** Normal closure, e.g. the client asked to leave. */
   normal: 1000,
+  /** A text frame on the binary y-websocket protocol, or a malformed y-websocket message. */
+  unsupported_data: 1003,
   /** Policy violation: message rate far over the limit. Reconnect after a pause. */
   policy_violation: 1008,
   /** A frame over the size limit. */
@@ -60,4 +62,6 @@ export const CLOSE_CODES = {
   internal_error: 1011,
   /** No valid token (at connect, or it expired while open). Get a new token before reconnecting. */
   authentication_failed: 4401,
+  /** The token does not reach the resource (y-websocket). Do not reconnect with this token. */
+  forbidden: 4403,
 } as const;

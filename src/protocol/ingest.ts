@@ -5,6 +5,7 @@
  */
 import * as v from "valibot";
 import { describeIssues } from "./equihome/codec";
+import { EDITABLE_RESOURCES, type ResourceRef } from "./equihome/editing";
 import * as equihome from "./equihome/server-events";
 import { ProtocolError } from "./errors";
 import { MAX_INGEST_BATCH, MAX_MESSAGE_ID_LENGTH } from "./limits";
@@ -17,6 +18,8 @@ export interface IngestRoute extends TopicKey {
    * limited to some simulations cannot post to everyone.
    */
   resource: { type: string; id: string };
+  /** Set when the event is an edit: it goes through the resource's document, not to the topic. */
+  document?: ResourceRef;
 }
 
 interface IngestEventSpec {
@@ -58,6 +61,15 @@ export const INGEST_EVENTS = {
       channel: "traffic_light_updates",
       key: null,
       resource: { type: "traffic_light", id: "global" },
+    }),
+  },
+  resource_updated: {
+    schema: equihome.ResourceUpdated,
+    route: (data: v.InferOutput<typeof equihome.ResourceUpdated>): IngestRoute => ({
+      channel: EDITABLE_RESOURCES[data.resource_type].channel,
+      key: data.resource_id,
+      resource: { type: data.resource_type, id: data.resource_id },
+      document: { resource_type: data.resource_type, resource_id: data.resource_id },
     }),
   },
   notification: {

@@ -39,3 +39,22 @@ export const DELIVERY_BATCH = 100;
 export const MAX_DELIVERY_FAILURES = 30;
 /** How soon a topic's alarm retries deliveries that have not completed. */
 export const DELIVERY_RETRY_MS = 2000;
+
+/** Segments of an editing path (`fee_structure.management_fee_rate` has 2). */
+export const MAX_PATH_DEPTH = 8;
+/** Largest value of one `update_resource`, JSON-encoded, in bytes. */
+export const MAX_EDIT_VALUE_BYTES = 16 * 1024;
+/** Editing sessions one socket may hold at once. */
+export const MAX_EDITING_SESSIONS_PER_SOCKET = 10;
+/** Largest y-websocket frame, in bytes. Larger: close 1009. */
+export const MAX_YJS_FRAME_BYTES = 1024 * 1024;
+/** Awareness client ids one y-websocket connection may own. */
+export const MAX_AWARENESS_CLIENTS_PER_CONNECTION = 8;
+/** Updates in a document's log before it is compacted into a snapshot. */
+export const DOCUMENT_COMPACT_UPDATES = 500;
+/** Bytes in a document's log before it is compacted into a snapshot. */
+export const DOCUMENT_COMPACT_BYTES = 1024 * 1024;
+/** Bytes per snapshot row (SQLite rows in a Durable Object hold at most 2 MB). */
+export const SNAPSHOT_CHUNK_BYTES = 512 * 1024;
+/** How long after the last edit an idle document compacts its log (alarm). */
+export const DOCUMENT_IDLE_COMPACT_MS = 30_000;

@@ -30,10 +30,19 @@ export function isStatefulChannel(channel: string): boolean {
   return STATEFUL_CHANNELS.has(channel);
 }
 
+/** Who gets an event as the acknowledgement of their own request (an edit's sender). */
+export interface EventAck {
+  /** The socket's id (unique across hubs). */
+  socket: string;
+  /** The sender's message id, put on that socket's copy only. */
+  id: string | number;
+}
+
 /** One stored event of a topic, as topics hand it to hubs. */
 export interface TopicEvent {
   seq: number;
   event: string;
   /** The JSON-protocol frame, `{"event","data","id"?,"seq"}`, encoded once by the topic. */
   frame: string;
+  ack?: EventAck;
 }

@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import { canAccess, hasScope } from "../auth/principal";
 import { authConfigFromEnv, bearerToken, verifyToken } from "../auth/verify-token";
 import type { Env } from "../env";
+import { documentName, type ResourceRef } from "../protocol/equihome/editing";
 import { ProtocolError } from "../protocol/errors";
 import { type IngestEvent, validateIngestBody } from "../protocol/ingest";
 import { MAX_INGEST_BYTES } from "../protocol/limits";
@@ -53,35 +54,86 @@ ingestRoutes.post("/v1/ingest", async (c) => {
   return c.json({ results: await publishAll(c.env, events) });
 });
 
-/** Publishes each topic's events in one call, topics in parallel; results in request order. */
+/**
+ * Publishes each topic's events in one call, topics in parallel; edits go through their
+ * documents, one after another per document. Results come back in request order.
+ */
 async function publishAll(env: Env, events: IngestEvent[]): Promise<IngestResult[]> {
-  const groups = new Map<string, number[]>();
+  const topics = new Map<string, number[]>();
+  const documents = new Map<string, number[]>();
   events.forEach((event, index) => {
-    const topic = topicName(event.route);
-    const indices = groups.get(topic);
+    const [groups, key] = event.route.document
+      ? [documents, documentName(event.route.document)]
+      : [topics, topicName(event.route)];
+    const indices = groups.get(key);
     if (indices) indices.push(index);
-    else groups.set(topic, [index]);
+    else groups.set(key, [index]);
   });
+  await checkEdits(env, events, documents);
   const results: IngestResult[] = new Array(events.length);
-  await Promise.all(
-    [...groups].map(async ([topic, indices]) => {
+  const record = (index: number, seq: number, duplicate: boolean | undefined) => {
+    const { event, route } = events[index] as IngestEvent;
+    results[index] = { event, channel: route.channel, key: route.key, seq, ...(duplicate ? { duplicate: true } : {}) };
+  };
+  await Promise.all([
+    ...[...topics].map(async ([topic, indices]) => {
       const batch = indices.map((index) => events[index] as IngestEvent);
       const published = await env.TOPIC.getByName(topic).publish(
         topic,
         batch.map(({ event, data, id }) => ({ event, data, id })),
       );
-      published.forEach(({ seq, duplicate }, position) => {
-        const index = indices[position] as number;
-        const { event, route } = events[index] as IngestEvent;
-        results[index] = {
-          event,
-          channel: route.channel,
-          key: route.key,
-          seq,
-          ...(duplicate ? { duplicate: true } : {}),
-        };
-      });
+      for (const [position, { seq, duplicate }] of published.entries()) {
+        record(indices[position] as number, seq, duplicate);
+      }
+    }),
+    ...[...documents].map(async ([name, indices]) => {
+      const stub = env.DOCUMENT.getByName(name);
+      for (const index of indices) {
+        const { data, id, route } = events[index] as IngestEvent;
+        const edit = data as { path: string; value: unknown; updated_by: string };
+        const result = await stub.applyEdit(route.document as ResourceRef, {
+          path: edit.path,
+          value: edit.value,
+          updatedBy: edit.updated_by,
+          ...(id === undefined ? {} : { eventId: id }),
+        });
+        if (result.error || result.seq === null) {
+          throw new ProtocolError(
+            "server_error",
+            `Edit ${index} was refused after its check: ${result.error?.message}`,
+          );
+        }
+        record(index, result.seq, result.duplicate);
+      }
+    }),
+  ]);
+  return results;
+}
+
+/**
+ * Asks each document whether its edits would apply (a path may run through an existing value),
+ * so a batch with an impossible edit is refused whole before anything is written.
+ */
+async function checkEdits(env: Env, events: IngestEvent[], documents: Map<string, number[]>): Promise<void> {
+  const errors: { index: number; event: string; issues: { path: string; message: string }[] }[] = [];
+  await Promise.all(
+    [...documents].map(async ([name, indices]) => {
+      const stub = env.DOCUMENT.getByName(name);
+      for (const index of indices) {
+        const { event, data, route } = events[index] as IngestEvent;
+        const problem = await stub.check(route.document as ResourceRef, (data as { path: string }).path);
+        if (problem !== null) errors.push({ index, event, issues: [{ path: "data.path", message: problem }] });
+      }
     }),
   );
-  return results;
+  if (errors.length > 0) {
+    errors.sort((a, b) => a.index - b.index);
+    throw new ProtocolError(
+      "invalid_message",
+      `${errors.length} of ${events.length} events are invalid; none was accepted`,
+      {
+        details: { errors },
+      },
+    );
+  }
 }

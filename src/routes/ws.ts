@@ -8,31 +8,26 @@ import { Hono } from "hono";
 import type { Principal } from "../auth/principal";
 import { authConfigFromEnv, tokenFromRequest, verifyToken } from "../auth/verify-token";
 import type { Env } from "../env";
-import { HUB_NAME_HEADER, PRINCIPAL_HEADER } from "../hub/hub-durable-object";
 import { hubPlacement, parseShardCount } from "../hub/shard";
+import { HUB_NAME_HEADER } from "../internal-headers";
 import { encodeError } from "../protocol/equihome/codec";
 import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
-import { errorResponse } from "./http-errors";
 import { checkOrigin } from "./origin";
+import { forwardUpgrade, refusedSocket, requireUpgrade } from "./upgrade";
 
 export const wsRoutes = new Hono<{ Bindings: Env }>();
 
 wsRoutes.get("/v1/ws", async (c) => {
-  if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
-    return c.json({ error: { code: "invalid_message", message: "Expected a WebSocket upgrade" } }, 426, {
-      Upgrade: "websocket",
-    });
-  }
-  try {
-    checkOrigin(c.req.raw, c.env.ALLOWED_ORIGINS);
-  } catch (error) {
-    return errorResponse(c, error as ProtocolError);
-  }
+  const notUpgrade = requireUpgrade(c);
+  if (notUpgrade) return notUpgrade;
+  checkOrigin(c.req.raw, c.env.ALLOWED_ORIGINS);
   let principal: Principal;
   try {
     principal = await verifyToken(tokenFromRequest(c.req.raw), authConfigFromEnv(c.env));
   } catch (error) {
-    if (error instanceof ProtocolError && error.code === "authentication_error") return refusedSocket(error);
+    if (error instanceof ProtocolError && error.code === "authentication_error") {
+      return refusedSocket(CLOSE_CODES.authentication_failed, "authentication failed", encodeError(error));
+    }
     throw error;
   }
   const continent = (c.req.raw.cf as { continent?: string } | undefined)?.continent;
@@ -41,22 +36,5 @@ wsRoutes.get("/v1/ws", async (c) => {
     placement.name,
     placement.locationHint ? { locationHint: placement.locationHint } : {},
   );
-  const headers = new Headers(c.req.raw.headers);
-  headers.set(HUB_NAME_HEADER, placement.name);
-  headers.set(PRINCIPAL_HEADER, JSON.stringify(principal));
-  headers.delete("Authorization");
-  // The token stays out of what the hub sees and could log.
-  const url = new URL(c.req.url);
-  url.searchParams.delete("token");
-  return hub.fetch(new Request(url, { headers }));
+  return forwardUpgrade(c.req.raw, hub, principal, { [HUB_NAME_HEADER]: placement.name });
 });
-
-/** A socket that says why it is refused, then closes with 4401. */
-function refusedSocket(error: ProtocolError): Response {
-  const pair = new WebSocketPair();
-  const [client, server] = [pair[0], pair[1]];
-  server.accept();
-  server.send(encodeError(error));
-  server.close(CLOSE_CODES.authentication_failed, "authentication failed");
-  return new Response(null, { status: 101, webSocket: client });
-}

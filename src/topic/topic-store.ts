@@ -5,12 +5,16 @@
  */
 import { encodeServerEvent } from "../protocol/equihome/codec";
 import { DEDUPE_WINDOW_MS, TOPIC_HISTORY_LIMIT } from "../protocol/limits";
-import type { TopicEvent } from "../protocol/topics";
+import type { EventAck, TopicEvent } from "../protocol/topics";
+import { addColumnIfMissing } from "../storage/sql";
 
 export interface NewEvent {
   event: string;
   data: unknown;
+  /** The publisher's event id: part of the frame, and the dedupe key. */
   id?: string | undefined;
+  /** The sender to acknowledge with its own message id (edits). Not part of the shared frame. */
+  ack?: EventAck | undefined;
 }
 
 export interface PublishResult {
@@ -26,7 +30,7 @@ export interface HubRecord {
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, event TEXT NOT NULL, frame TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, event TEXT NOT NULL, frame TEXT NOT NULL, ack TEXT);
 CREATE TABLE IF NOT EXISTS dedupe (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS dedupe_at ON dedupe (at);
 CREATE TABLE IF NOT EXISTS hubs (name TEXT PRIMARY KEY, delivered INTEGER NOT NULL, failures INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
@@ -42,6 +46,7 @@ export class TopicStore {
     this.#storage = storage;
     this.#sql = storage.sql;
     this.#sql.exec(SCHEMA);
+    addColumnIfMissing(this.#sql, "events", "ack TEXT");
     this.#seq = Number(this.#meta("seq") ?? 0);
     const name = this.#meta("name");
     this.#name = typeof name === "string" ? name : null;
@@ -72,7 +77,7 @@ export class TopicStore {
       const results: PublishResult[] = [];
       const appended: TopicEvent[] = [];
       const cutoff = now - DEDUPE_WINDOW_MS;
-      for (const { event, data, id } of events) {
+      for (const { event, data, id, ack } of events) {
         if (id !== undefined) {
           const seen = this.#sql
             .exec<{ seq: number }>("SELECT seq FROM dedupe WHERE id = ? AND at > ?", id, cutoff)
@@ -84,13 +89,19 @@ export class TopicStore {
         }
         const seq = this.#seq + 1;
         const frame = encodeServerEvent({ event, data, id, seq });
-        this.#sql.exec("INSERT INTO events (seq, event, frame) VALUES (?, ?, ?)", seq, event, frame);
+        this.#sql.exec(
+          "INSERT INTO events (seq, event, frame, ack) VALUES (?, ?, ?, ?)",
+          seq,
+          event,
+          frame,
+          ack ? JSON.stringify(ack) : null,
+        );
         if (id !== undefined) {
           this.#sql.exec("INSERT OR REPLACE INTO dedupe (id, seq, at) VALUES (?, ?, ?)", id, seq, now);
         }
         this.#seq = seq;
         results.push({ seq, duplicate: false });
-        appended.push({ seq, event, frame });
+        appended.push(ack ? { seq, event, frame, ack } : { seq, event, frame });
       }
       if (appended.length > 0) {
         this.#setMeta("seq", this.#seq);
@@ -108,13 +119,9 @@ export class TopicStore {
   /** Events with seq greater than `afterSeq`, oldest first, at most `limit`. */
   eventsAfter(afterSeq: number, limit: number): TopicEvent[] {
     return this.#sql
-      .exec<{ seq: number; event: string; frame: string }>(
-        "SELECT seq, event, frame FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-        afterSeq,
-        limit,
-      )
+      .exec<EventRow>("SELECT seq, event, frame, ack FROM events WHERE seq > ? ORDER BY seq LIMIT ?", afterSeq, limit)
       .toArray()
-      .map(({ seq, event, frame }) => ({ seq, event, frame }));
+      .map(toTopicEvent);
   }
 
   latest(): TopicEvent | null {
@@ -162,4 +169,10 @@ export class TopicStore {
   #setMeta(key: string, value: SqlStorageValue): void {
     this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value);
   }
+}
+
+type EventRow = { seq: number; event: string; frame: string; ack: string | null };
+
+function toTopicEvent({ seq, event, frame, ack }: EventRow): TopicEvent {
+  return ack === null ? { seq, event, frame } : { seq, event, frame, ack: JSON.parse(ack) as EventAck };
 }

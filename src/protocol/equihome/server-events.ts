@@ -7,6 +7,7 @@
 import * as v from "valibot";
 import { MAX_TEXT_LENGTH } from "../limits";
 import { IdSchema } from "./codec";
+import { checkValue, EDITABLE_RESOURCES, parsePath } from "./editing";
 
 const Text = v.pipe(v.string(), v.maxLength(MAX_TEXT_LENGTH));
 const ShortText = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
@@ -14,7 +15,13 @@ const Timestamp = v.pipe(v.string(), v.isoTimestamp("must be an ISO 8601 timesta
 const Percent = v.pipe(v.number(), v.minValue(0), v.maxValue(100));
 const FiniteNumber = v.pipe(v.number(), v.finite());
 const MetricName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a metric name"));
+/** valibot's record() also takes arrays; the seed's maps are objects. */
+const PlainObject = v.custom<Record<string, unknown>>(
+  (input) => typeof input === "object" && input !== null && !Array.isArray(input),
+  "must be an object",
+);
 const Summary = v.pipe(
+  PlainObject,
   v.record(MetricName, v.nullable(FiniteNumber)),
   v.check((value) => Object.keys(value).length <= 100, "at most 100 metrics"),
 );
@@ -63,6 +70,7 @@ const ZoneName = v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_]{0,31}$/, "zone must
 export const TrafficLightUpdate = v.strictObject({
   timestamp: Timestamp,
   zone_updates: v.pipe(
+    PlainObject,
     v.record(
       ZoneName,
       v.strictObject({
@@ -75,6 +83,7 @@ export const TrafficLightUpdate = v.strictObject({
   ),
   market_conditions: v.optional(
     v.pipe(
+      PlainObject,
       v.record(MetricName, ShortText),
       v.check((value) => Object.keys(value).length <= 32, "at most 32 conditions"),
     ),
@@ -85,4 +94,27 @@ export const Notification = v.strictObject({
   type: ShortText,
   message: v.pipe(Text, v.minLength(1)),
   timestamp: Timestamp,
+});
+
+const passes = (check: () => void): boolean => {
+  try {
+    check();
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+export const ResourceUpdated = v.strictObject({
+  resource_type: v.picklist(Object.keys(EDITABLE_RESOURCES) as (keyof typeof EDITABLE_RESOURCES)[]),
+  resource_id: IdSchema,
+  path: v.pipe(
+    v.string(),
+    v.check(
+      (path) => passes(() => parsePath(path)),
+      "must be [a-z_][a-z0-9_]* segments joined by '.', depth at most 8",
+    ),
+  ),
+  value: v.custom<unknown>((value) => passes(() => checkValue(value)), "must be a JSON value of at most 16 KiB"),
+  updated_by: v.pipe(v.string(), v.minLength(1), v.maxLength(254)),
 });

@@ -1,0 +1,96 @@
+/**
+ * The shared document model of the contract: one Y.Doc per resource, root Y.Map "data", one
+ * nested Y.Map per path segment, JSON values as leaves. Pure over Yjs: no runtime imports.
+ */
+import * as Y from "yjs";
+import { ProtocolError } from "../protocol/errors";
+
+export const ROOT_MAP = "data";
+
+export interface LeafChange {
+  /** Dot-joined path of the leaf, e.g. `fee_structure.management_fee_rate`. */
+  path: string;
+  /** The new value, or null when the leaf was removed. */
+  value: unknown;
+  /** Present and true when the leaf was removed. */
+  deleted?: true;
+}
+
+export function rootMap(doc: Y.Doc): Y.Map<unknown> {
+  return doc.getMap(ROOT_MAP);
+}
+
+/** The whole document as plain JSON. */
+export function documentJson(doc: Y.Doc): Record<string, unknown> {
+  return rootMap(doc).toJSON();
+}
+
+/**
+ * Sets the leaf at `segments` in one transaction, creating the nested maps on the way. A path
+ * that runs through an existing leaf is refused before anything is written.
+ */
+export function setPath(doc: Y.Doc, segments: string[], value: unknown, origin: unknown): void {
+  const leaf = checkPathFree(doc, segments);
+  doc.transact(() => {
+    let map = rootMap(doc);
+    for (const segment of segments.slice(0, -1)) {
+      let next = map.get(segment);
+      if (!(next instanceof Y.Map)) {
+        next = new Y.Map<unknown>();
+        map.set(segment, next);
+      }
+      map = next as Y.Map<unknown>;
+    }
+    map.set(leaf, value);
+  }, origin);
+}
+
+/** Throws when `segments` is empty or runs through an existing leaf; returns the leaf's key. */
+export function checkPathFree(doc: Y.Doc, segments: string[]): string {
+  const leaf = segments.at(-1);
+  if (leaf === undefined)
+    throw new ProtocolError("invalid_message", "Invalid path", { details: { issue: "empty path" } });
+  let probe: Y.Map<unknown> | undefined = rootMap(doc);
+  for (const [depth, segment] of segments.slice(0, -1).entries()) {
+    const next: unknown = probe?.get(segment);
+    if (next !== undefined && !(next instanceof Y.Map)) {
+      throw new ProtocolError("invalid_message", "Invalid path", {
+        details: { issue: `${segments.slice(0, depth + 1).join(".")} is a value, not an object` },
+      });
+    }
+    probe = next;
+  }
+  return leaf;
+}
+
+/**
+ * The leaves a transaction changed, from the events of `observeDeep` on the root map: one entry
+ * per leaf, a newly added map reported as each leaf under it.
+ */
+export function changedLeaves(events: Y.YEvent<Y.AbstractType<unknown>>[]): LeafChange[] {
+  const changes = new Map<string, LeafChange>();
+  for (const event of events) {
+    if (!(event.target instanceof Y.Map)) continue;
+    const base = event.path.filter((segment): segment is string => typeof segment === "string");
+    if (base.length !== event.path.length) continue; // inside an array: not part of the model
+    for (const [key, change] of event.changes.keys) {
+      const path = [...base, key];
+      if (change.action === "delete") {
+        changes.set(path.join("."), { path: path.join("."), value: null, deleted: true });
+        continue;
+      }
+      collectLeaves(event.target.get(key), path, changes);
+    }
+  }
+  return [...changes.values()];
+}
+
+function collectLeaves(value: unknown, path: string[], into: Map<string, LeafChange>): void {
+  if (value instanceof Y.Map) {
+    if (value.size === 0) into.set(path.join("."), { path: path.join("."), value: {} });
+    for (const [key, child] of value.entries()) collectLeaves(child, [...path, key], into);
+    return;
+  }
+  const json = value instanceof Y.AbstractType ? value.toJSON() : value;
+  into.set(path.join("."), { path: path.join("."), value: json === undefined ? null : json });
+}

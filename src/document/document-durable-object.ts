@@ -1,0 +1,581 @@
+/**
+ * The Document Durable Object: one per editable resource (`fund:fund_123`). It holds the
+ * resource's Y.Doc, loaded from SQLite before anything is handled, merges edits from JSON
+ * editors (through their hubs), from ingest and from y-websocket clients (whose sockets it holds
+ * itself, hibernating), stores every update before it is acknowledged or broadcast, and turns
+ * each change into `resource_updated` events for the resource's topic, through a durable outbox.
+ *
+ * Nothing keeps an idle document awake: presence has no timer, and the one alarm (token
+ * expiry, outbox retry, compaction of an idle log) is cleared once there is nothing to do.
+ */
+import { DurableObject } from "cloudflare:workers";
+import * as v from "valibot";
+import * as Y from "yjs";
+import { accessEndsAt, hasScope, type Principal } from "../auth/principal";
+import type { Env } from "../env";
+import { PrincipalSchema } from "../hub/attachment";
+import { DOCUMENT_NAME_HEADER, PRINCIPAL_HEADER } from "../internal-headers";
+import { encodeServerEvent } from "../protocol/equihome/codec";
+import {
+  checkValue,
+  EDITABLE_RESOURCES,
+  type EditableResourceType,
+  parsePath,
+  type ResourceRef,
+} from "../protocol/equihome/editing";
+import { CLOSE_CODES, type ErrorCode, ProtocolError } from "../protocol/errors";
+import {
+  DELIVERY_RETRY_MS,
+  DOCUMENT_COMPACT_BYTES,
+  DOCUMENT_COMPACT_UPDATES,
+  DOCUMENT_IDLE_COMPACT_MS,
+  MAX_AWARENESS_CLIENTS_PER_CONNECTION,
+  MAX_YJS_FRAME_BYTES,
+} from "../protocol/limits";
+import { type EventAck, topicName } from "../protocol/topics";
+import {
+  type AwarenessEntry,
+  decodeAwarenessUpdate,
+  decodeYjsMessage,
+  encodeAwareness,
+  encodeAwarenessUpdate,
+  encodePermissionDenied,
+  encodeSyncStep1,
+  encodeSyncStep2,
+  encodeUpdate,
+  YjsFrameError,
+} from "../protocol/yjs/frames";
+import { safeJson } from "../storage/sql";
+import type { NewEvent } from "../topic/topic-store";
+import { changedLeaves, checkPathFree, documentJson, type LeafChange, rootMap, setPath } from "./doc-model";
+import { DocumentStore, type JsonEditor } from "./document-store";
+import { Presence } from "./presence";
+
+export interface Editor {
+  user_id: string;
+  email: string;
+}
+
+/** An edit from a JSON editor (through its hub) or a publisher (through ingest). */
+export interface JsonEdit {
+  path: string;
+  value: unknown;
+  updatedBy: string;
+  /** The editor's socket and message id, acknowledged on that socket's copy of the event. */
+  ack?: EventAck;
+  /** An ingest event id: the same id within the dedupe window is applied once. */
+  eventId?: string;
+}
+
+/** An edit's outcome: the seq its `resource_updated` got, or why it was refused. */
+export interface EditResult {
+  seq: number | null;
+  duplicate?: boolean;
+  /** `details` travels as JSON text: RPC types cannot carry `unknown`. */
+  error?: { code: ErrorCode; message: string; details?: string };
+}
+
+const YjsAttachmentSchema = v.object({
+  v: v.literal(1),
+  id: v.string(),
+  principal: PrincipalSchema,
+  /** Awareness clients this connection owns, with their last clocks: [clientID, clock][]. */
+  awareness: v.array(v.tuple([v.number(), v.number()])),
+});
+
+interface YjsConnection {
+  id: string;
+  ws: WebSocket;
+  principal: Principal;
+  canEdit: boolean;
+  /** Owned awareness clients as last written to the attachment. */
+  awareness: Map<number, number>;
+}
+
+/** How a transaction came to be, so its update can be attributed and acknowledged. */
+type EditOrigin = { kind: "json"; edit: JsonEdit } | { kind: "yjs"; connection: YjsConnection };
+
+export class DocumentDurableObject extends DurableObject<Env> {
+  #store: DocumentStore;
+  #doc = new Y.Doc({ gc: true });
+  #resource: ResourceRef | null = null;
+  #connections = new Map<WebSocket, YjsConnection>();
+  #presence = new Presence(MAX_AWARENESS_CLIENTS_PER_CONNECTION);
+  /** Leaf changes of the transaction being committed, collected by the deep observer. */
+  #pendingLeaves: LeafChange[] = [];
+  /** The outbox row written by the last update, read right after a synchronous edit. */
+  #lastOutboxId: number | null = null;
+  #outboxRun: Promise<Map<number, number[]>> | null = null;
+  #published = new Map<number, number[]>();
+  /** Size of the update log since the last snapshot, kept in memory to decide compaction. */
+  #log: { count: number; bytes: number };
+  /** When the alarm is set for, as far as this instance knows. */
+  #alarmAt: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#store = new DocumentStore(ctx.storage);
+    const name = this.#store.name();
+    if (name !== null) this.#resource = parseDocumentName(name);
+    // Load before any observer: replaying stored updates must not log or publish them again.
+    const { snapshot, updates } = this.#store.load();
+    if (snapshot) Y.applyUpdate(this.#doc, snapshot);
+    for (const update of updates) Y.applyUpdate(this.#doc, update);
+    this.#log = { count: updates.length, bytes: updates.reduce((sum, update) => sum + update.byteLength, 0) };
+    rootMap(this.#doc).observeDeep((events) => {
+      this.#pendingLeaves.push(...changedLeaves(events));
+    });
+    this.#doc.on("update", (update: Uint8Array, origin: unknown) => this.#onUpdate(update, origin as EditOrigin));
+    for (const ws of ctx.getWebSockets()) {
+      const attachment = v.safeParse(YjsAttachmentSchema, ws.deserializeAttachment());
+      if (!attachment.success) {
+        ws.close(CLOSE_CODES.internal_error, "connection state lost; reconnect");
+        continue;
+      }
+      const { id, principal, awareness } = attachment.output;
+      this.#connections.set(ws, {
+        id,
+        ws,
+        principal,
+        canEdit: hasScope(principal, "edit"),
+        awareness: new Map(awareness),
+      });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // JSON editors (RPC from hubs) and ingest
+
+  /** A JSON editor starts a session: the whole document and who is editing. */
+  async join(
+    resource: ResourceRef,
+    editor: JsonEditor,
+  ): Promise<{ document: Record<string, unknown>; editors: Editor[] }> {
+    this.#remember(resource);
+    this.#store.putEditor(editor);
+    const editors = this.#editors();
+    await this.#notifyEditors(editors, editor.socket);
+    return { document: documentJson(this.#doc), editors };
+  }
+
+  /** A JSON editor ends its session (or its socket closed). */
+  async leave(resource: ResourceRef, socket: string): Promise<{ editors: Editor[] }> {
+    this.#remember(resource);
+    const editors = this.#editors();
+    if (this.#store.removeEditor(socket)) {
+      const remaining = this.#editors();
+      await this.#notifyEditors(remaining, socket);
+      return { editors: remaining };
+    }
+    return { editors };
+  }
+
+  /**
+   * Applies one edit, stores it, and returns once its `resource_updated` is stored by the topic
+   * (the seq it got). A refused edit leaves the document untouched.
+   */
+  async applyEdit(resource: ResourceRef, edit: JsonEdit): Promise<EditResult> {
+    this.#remember(resource);
+    const now = Date.now();
+    if (edit.eventId !== undefined) {
+      const seq = this.#store.editSeq(edit.eventId, now);
+      if (seq !== null) return { seq, duplicate: true };
+    }
+    try {
+      const segments = parsePath(edit.path);
+      checkValue(edit.value);
+      this.#lastOutboxId = null;
+      setPath(this.#doc, segments, edit.value, { kind: "json", edit } satisfies EditOrigin);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      const details = error.details ? { details: JSON.stringify(error.details) } : {};
+      const refusal = { code: error.code, message: error.message, ...details };
+      return { seq: null, error: refusal };
+    }
+    const outboxId = this.#lastOutboxId;
+    if (outboxId === null) throw new Error("an edit produced no update");
+    const seqs = await this.#publishUpTo(outboxId);
+    const seq = seqs[0];
+    if (seq === undefined) throw new Error("an edit produced no event");
+    if (edit.eventId !== undefined) this.#store.rememberEdit(edit.eventId, seq, now);
+    return { seq };
+  }
+
+  /** Why an edit at `path` would be refused now (null: it would apply). Ingest checks a batch first. */
+  async check(resource: ResourceRef, path: string): Promise<string | null> {
+    this.#remember(resource);
+    try {
+      checkPathFree(this.#doc, parsePath(path));
+      return null;
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      return String(error.details?.issue ?? error.message);
+    }
+  }
+
+  /** The document as JSON, and whether it was ever written. */
+  async read(resource: ResourceRef): Promise<{ exists: boolean; document: Record<string, unknown> }> {
+    this.#remember(resource);
+    return { exists: this.#store.exists(), document: documentJson(this.#doc) };
+  }
+
+  /** Test and operations aid. */
+  async describe(): Promise<{ connections: number; log: { count: number; bytes: number }; editors: Editor[] }> {
+    return { connections: this.#connections.size, log: this.#store.logSize(), editors: this.#editors() };
+  }
+
+  /** Compacts the update log into one snapshot now (also done by thresholds and the alarm). */
+  async compact(): Promise<void> {
+    this.#compact();
+  }
+
+  #compact(): void {
+    this.#store.compact(Y.encodeStateAsUpdate(this.#doc));
+    this.#log = { count: 0, bytes: 0 };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // y-websocket connections
+
+  override async fetch(request: Request): Promise<Response> {
+    const name = request.headers.get(DOCUMENT_NAME_HEADER);
+    const principal = v.safeParse(PrincipalSchema, safeJson(request.headers.get(PRINCIPAL_HEADER)));
+    const resource = name === null ? null : parseDocumentName(name);
+    if (!resource || !principal.success || request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("documents accept only upgrades forwarded by the Worker", { status: 400 });
+    }
+    this.#remember(resource);
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server);
+    const connection: YjsConnection = {
+      id: crypto.randomUUID(),
+      ws: server,
+      principal: principal.output,
+      canEdit: hasScope(principal.output, "edit"),
+      awareness: new Map(),
+    };
+    this.#connections.set(server, connection);
+    this.#writeAttachment(connection);
+    server.send(encodeSyncStep1(Y.encodeStateVector(this.#doc)));
+    const states = this.#presence.all();
+    if (states.length > 0) server.send(encodeAwareness(encodeAwarenessUpdate(states)));
+    this.#planAlarm(false);
+    await this.#notifyEditors(this.#editors(), null);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const connection = this.#connections.get(ws);
+    if (!connection) {
+      ws.close(CLOSE_CODES.internal_error, "connection state lost; reconnect");
+      return;
+    }
+    if (accessEndsAt(connection.principal) <= Date.now()) {
+      this.#closeConnection(connection, CLOSE_CODES.authentication_failed, "token expired");
+      return;
+    }
+    if (typeof message === "string") {
+      this.#closeConnection(connection, CLOSE_CODES.unsupported_data, "y-websocket frames are binary");
+      return;
+    }
+    if (message.byteLength > MAX_YJS_FRAME_BYTES) {
+      this.#closeConnection(connection, CLOSE_CODES.message_too_big, "frame too large");
+      return;
+    }
+    try {
+      this.#handleYjs(connection, new Uint8Array(message));
+    } catch (error) {
+      if (!(error instanceof YjsFrameError)) console.error("y-websocket message failed", error);
+      this.#closeConnection(connection, CLOSE_CODES.unsupported_data, "malformed message");
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket): Promise<void> {
+    await this.#forget(ws);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    await this.#forget(ws);
+  }
+
+  override async alarm(): Promise<void> {
+    this.#alarmAt = null;
+    const now = Date.now();
+    for (const connection of [...this.#connections.values()]) {
+      if (accessEndsAt(connection.principal) <= now) {
+        this.#closeConnection(connection, CLOSE_CODES.authentication_failed, "token expired");
+      }
+    }
+    try {
+      await this.#publishUpTo(Number.POSITIVE_INFINITY);
+    } catch (error) {
+      console.warn("document outbox: topic unavailable, will retry", error);
+    }
+    if (this.#log.count > 0) this.#compact();
+    this.#planAlarm(this.#store.hasOutbox());
+  }
+
+  #handleYjs(connection: YjsConnection, frame: Uint8Array): void {
+    const message = decodeYjsMessage(frame);
+    switch (message.type) {
+      case "sync-step1": {
+        let diff: Uint8Array;
+        try {
+          diff = Y.encodeStateAsUpdate(this.#doc, message.stateVector);
+        } catch (cause) {
+          throw new YjsFrameError("malformed state vector", { cause });
+        }
+        connection.ws.send(encodeSyncStep2(diff));
+        return;
+      }
+      case "sync-step2":
+      case "update": {
+        if (!isValidUpdate(message.update)) throw new YjsFrameError("malformed update");
+        if (!connection.canEdit) {
+          // Read-only: its changes are refused (an empty sync answer is not a change).
+          if (!isEmptyUpdate(message.update)) {
+            connection.ws.send(encodePermissionDenied("read-only: this token has no edit scope"));
+          }
+          return;
+        }
+        Y.applyUpdate(this.#doc, message.update, { kind: "yjs", connection } satisfies EditOrigin);
+        return;
+      }
+      case "awareness": {
+        const accepted = this.#presence.apply(connection.id, decodeAwarenessUpdate(message.update));
+        if (accepted.length > 0) this.#broadcast(encodeAwareness(encodeAwarenessUpdate(accepted)), connection);
+        this.#rememberAwareness(connection);
+        return;
+      }
+      case "query-awareness":
+        connection.ws.send(encodeAwareness(encodeAwarenessUpdate(this.#presence.all())));
+        return;
+      default:
+        return; // auth messages from clients, and types of newer versions: nothing to do
+    }
+  }
+
+  async #forget(ws: WebSocket): Promise<void> {
+    const connection = this.#connections.get(ws);
+    if (!connection) return;
+    this.#connections.delete(ws);
+    const removals: AwarenessEntry[] = this.#presence.removeOwner(connection.id, connection.awareness);
+    if (removals.length > 0) this.#broadcast(encodeAwareness(encodeAwarenessUpdate(removals)), null);
+    try {
+      ws.close(CLOSE_CODES.normal, "closed");
+    } catch {
+      // already closed
+    }
+    await this.#notifyEditors(this.#editors(), null);
+  }
+
+  #closeConnection(connection: YjsConnection, code: number, reason: string): void {
+    try {
+      connection.ws.close(code, reason);
+    } catch {
+      // already closed
+    }
+    void this.#forget(connection.ws);
+  }
+
+  /** Keeps the attachment's owned awareness clients in step, written only when the set changes. */
+  #rememberAwareness(connection: YjsConnection): void {
+    const owned = this.#presence.owned(connection.id);
+    const same =
+      owned.size === connection.awareness.size && [...owned.keys()].every((id) => connection.awareness.has(id));
+    connection.awareness = owned;
+    if (!same) this.#writeAttachment(connection);
+  }
+
+  #writeAttachment(connection: YjsConnection): void {
+    connection.ws.serializeAttachment({
+      v: 1,
+      id: connection.id,
+      principal: connection.principal,
+      awareness: [...connection.awareness],
+    } satisfies v.InferOutput<typeof YjsAttachmentSchema>);
+  }
+
+  #broadcast(frame: Uint8Array, except: YjsConnection | null): void {
+    for (const connection of this.#connections.values()) {
+      if (connection === except) continue;
+      try {
+        connection.ws.send(frame);
+      } catch {
+        // closing; its close handler cleans up
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Updates: store, broadcast, publish
+
+  /**
+   * Every update of the doc, whatever its source: stored (with the events it produced, in one
+   * transaction) before anything is sent, then relayed to the other y-websocket clients.
+   */
+  #onUpdate(update: Uint8Array, origin: EditOrigin | undefined): void {
+    const leaves = this.#pendingLeaves.splice(0);
+    const resource = this.#resource;
+    const events = resource === null ? [] : leaves.map((leaf) => this.#toEvent(resource, leaf, origin, leaves.length));
+    this.#lastOutboxId = this.#store.appendUpdate(update, events);
+    this.#broadcast(encodeUpdate(update), origin?.kind === "yjs" ? origin.connection : null);
+    this.#log.count += 1;
+    this.#log.bytes += update.byteLength;
+    if (this.#log.count >= DOCUMENT_COMPACT_UPDATES || this.#log.bytes >= DOCUMENT_COMPACT_BYTES) this.#compact();
+    if (events.length > 0) {
+      void this.#publishUpTo(Number.POSITIVE_INFINITY).catch((error) =>
+        console.warn("document outbox: topic unavailable, the alarm retries", error),
+      );
+    }
+    this.#planAlarm(events.length > 0);
+  }
+
+  #toEvent(resource: ResourceRef, leaf: LeafChange, origin: EditOrigin | undefined, leafCount: number): NewEvent {
+    const updatedBy =
+      origin?.kind === "json"
+        ? origin.edit.updatedBy
+        : origin?.kind === "yjs"
+          ? origin.connection.principal.email
+          : "system";
+    const data: Record<string, unknown> = {
+      resource_type: resource.resource_type,
+      resource_id: resource.resource_id,
+      path: leaf.path,
+      value: leaf.value,
+      updated_by: updatedBy,
+    };
+    if (leaf.deleted) data.deleted = true;
+    const event: NewEvent = { event: "resource_updated", data };
+    // A JSON edit changes exactly one leaf: that event carries its id and acknowledgement.
+    if (origin?.kind === "json" && leafCount === 1) {
+      if (origin.edit.eventId !== undefined) event.id = origin.edit.eventId;
+      if (origin.edit.ack !== undefined) event.ack = origin.edit.ack;
+    }
+    return event;
+  }
+
+  /**
+   * Hands outbox rows to the topic, oldest first, one run at a time, until the row `upTo` is
+   * published; returns the seqs of that row. Rows stay until the topic has stored them.
+   */
+  async #publishUpTo(upTo: number): Promise<number[]> {
+    for (;;) {
+      const done = this.#published.get(upTo);
+      if (done) {
+        this.#published.delete(upTo);
+        return done;
+      }
+      if (this.#outboxRun) {
+        await this.#outboxRun;
+        continue;
+      }
+      const pending = this.#store.outbox();
+      if (pending.length === 0 || (pending[0]?.id ?? 0) > upTo) return [];
+      this.#outboxRun = this.#drainOutbox(pending);
+      try {
+        await this.#outboxRun;
+      } finally {
+        this.#outboxRun = null;
+      }
+    }
+  }
+
+  async #drainOutbox(entries: { id: number; events: string }[]): Promise<Map<number, number[]>> {
+    const resource = this.#resource;
+    if (resource === null) return this.#published;
+    const topic = topicName({ channel: EDITABLE_RESOURCES[resource.resource_type].channel, key: resource.resource_id });
+    const stub = this.env.TOPIC.getByName(topic);
+    for (const entry of entries) {
+      const results = await stub.publish(topic, JSON.parse(entry.events) as NewEvent[]);
+      this.#store.removeOutbox(entry.id);
+      this.#published.set(
+        entry.id,
+        results.map((result) => result.seq),
+      );
+    }
+    // Only waiters read this map; drop what nobody waits for so it stays small.
+    if (this.#published.size > 100) this.#published.clear();
+    return this.#published;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Editors and housekeeping
+
+  /** Who is editing, once per user, in user id order. */
+  #editors(): Editor[] {
+    const byUser = new Map<string, Editor>();
+    for (const editor of this.#store.editors()) byUser.set(editor.sub, { user_id: editor.sub, email: editor.email });
+    for (const { principal } of this.#connections.values()) {
+      byUser.set(principal.sub, { user_id: principal.sub, email: principal.email });
+    }
+    return [...byUser.values()].sort((a, b) => (a.user_id < b.user_id ? -1 : a.user_id > b.user_id ? 1 : 0));
+  }
+
+  /** Sends `editors_updated` to every JSON editor but `except`, through their hubs. */
+  async #notifyEditors(editors: Editor[], except: string | null): Promise<void> {
+    const resource = this.#resource;
+    if (resource === null) return;
+    const frame = encodeServerEvent({ event: "editors_updated", data: { ...resource, editors } });
+    const byHub = new Map<string, string[]>();
+    for (const editor of this.#store.editors()) {
+      if (editor.socket === except) continue;
+      byHub.set(editor.hub, [...(byHub.get(editor.hub) ?? []), editor.socket]);
+    }
+    await Promise.all(
+      [...byHub].map(async ([hub, sockets]) => {
+        try {
+          const { missing } = await this.env.HUB.getByName(hub).sendToSockets(sockets, frame);
+          // Sockets their hub no longer has: sessions that ended without end_editing.
+          for (const socket of missing) this.#store.removeEditor(socket);
+        } catch (error) {
+          console.warn(`editors_updated to ${hub} failed`, error);
+        }
+      }),
+    );
+  }
+
+  #remember(resource: ResourceRef): void {
+    if (this.#resource !== null) return;
+    this.#resource = resource;
+    this.#store.setName(`${resource.resource_type}:${resource.resource_id}`);
+  }
+
+  /**
+   * One alarm for the earliest of: a token expiry, an outbox retry (when events wait), the
+   * compaction of a log that has gone idle. Written only when it moves earlier.
+   */
+  #planAlarm(outboxPending: boolean): void {
+    const now = Date.now();
+    let at = Number.POSITIVE_INFINITY;
+    for (const { principal } of this.#connections.values()) at = Math.min(at, accessEndsAt(principal));
+    if (outboxPending) at = Math.min(at, now + DELIVERY_RETRY_MS);
+    if (this.#log.count > 0) at = Math.min(at, now + DOCUMENT_IDLE_COMPACT_MS);
+    if (at === Number.POSITIVE_INFINITY || (this.#alarmAt !== null && this.#alarmAt <= at)) return;
+    this.#alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
+  }
+}
+
+function parseDocumentName(name: string): ResourceRef | null {
+  const colon = name.indexOf(":");
+  const type = name.slice(0, colon);
+  const id = name.slice(colon + 1);
+  if (colon <= 0 || id.length === 0 || !Object.hasOwn(EDITABLE_RESOURCES, type)) return null;
+  return { resource_type: type as EditableResourceType, resource_id: id };
+}
+
+function isValidUpdate(update: Uint8Array): boolean {
+  try {
+    Y.decodeUpdate(update);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isEmptyUpdate(update: Uint8Array): boolean {
+  const { structs, ds } = Y.decodeUpdate(update);
+  return structs.length === 0 && ds.clients.size === 0;
+}
