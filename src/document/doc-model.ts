@@ -79,7 +79,13 @@ export function changedLeaves(events: Y.YEvent<Y.AbstractType<unknown>>[]): Leaf
         changes.set(path.join("."), { path: path.join("."), value: null, deleted: true });
         continue;
       }
-      collectLeaves(event.target.get(key), path, changes);
+      const value = event.target.get(key);
+      if (change.action === "update" && value instanceof Y.Map) {
+        // A map replaced another value (two clients created the same map offline): the leaves of
+        // what it replaced are gone, so say so before listing the new ones.
+        changes.set(path.join("."), { path: path.join("."), value: null, deleted: true });
+      }
+      collectLeaves(value, path, changes);
     }
   }
   return [...changes.values()];

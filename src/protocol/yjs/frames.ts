@@ -61,7 +61,8 @@ function readUint(decoder: decoding.Decoder): number {
 function readString(decoder: decoding.Decoder): string {
   const bytes = readVarBytes(decoder);
   try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+    // ignoreBOM: keep a leading U+FEFF, as lib0's readVarString does.
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch (cause) {
     throw new YjsFrameError("string is not UTF-8", { cause });
   }
