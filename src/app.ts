@@ -8,6 +8,7 @@ import { ProtocolError } from "./protocol/errors";
 import { documentRoutes } from "./routes/documents";
 import { errorResponse, toProtocolError } from "./routes/http-errors";
 import { ingestRoutes } from "./routes/ingest";
+import { socketIoRoutes } from "./routes/socketio";
 import { wsRoutes } from "./routes/ws";
 
 export const app = new Hono<{ Bindings: Env }>();
@@ -16,6 +17,7 @@ app.get("/healthz", (c) => c.json({ status: "ok" }));
 app.route("/", wsRoutes);
 app.route("/", ingestRoutes);
 app.route("/", documentRoutes);
+app.route("/", socketIoRoutes);
 
 app.notFound((c) =>
   errorResponse(

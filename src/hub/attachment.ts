@@ -26,13 +26,29 @@ export const PrincipalSchema = v.object({
   exp: v.pipe(v.number(), v.integer()),
 }) satisfies v.GenericSchema<unknown, Principal>;
 
-const AttachmentSchema = v.object({
+const Id = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
+
+const JsonAttachmentSchema = v.object({
   v: v.literal(ATTACHMENT_VERSION),
   /** Stable id of the socket, the key of its subscription rows. */
-  id: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+  id: Id,
   protocol: v.literal("json"),
   principal: PrincipalSchema,
 });
+
+/** An Engine.IO session on a WebSocket: its ids, its Socket.IO state, when it opened. */
+const SioAttachmentSchema = v.object({
+  v: v.literal(ATTACHMENT_VERSION),
+  /** The Engine.IO sid, also the key of the session's subscription rows. */
+  id: Id,
+  protocol: v.literal("sio"),
+  sioId: v.nullable(Id),
+  pid: v.nullable(Id),
+  principal: v.nullable(PrincipalSchema),
+  openedAt: v.number(),
+});
+
+const AttachmentSchema = v.variant("protocol", [JsonAttachmentSchema, SioAttachmentSchema]);
 
 export type SocketAttachment = v.InferOutput<typeof AttachmentSchema>;
 

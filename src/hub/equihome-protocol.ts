@@ -29,10 +29,12 @@ import {
 import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
 import { MAX_EDITING_SESSIONS_PER_SOCKET, MAX_RATE_REFUSALS, MAX_SUBSCRIPTIONS_PER_SOCKET } from "../protocol/limits";
 import { parseTopicName, type TopicEvent, topicName } from "../protocol/topics";
+import type { HubSocket } from "./hub-socket";
 import type { TokenBucket } from "./rate-limiter";
 import type { LocalSubscription, SubscriberSocket, SubscriptionIndex } from "./subscriptions";
 
 export interface JsonSocket extends SubscriberSocket {
+  protocol: "json";
   ws: WebSocket;
   principal: Principal;
   bucket: TokenBucket;
@@ -47,7 +49,7 @@ export interface JsonSocket extends SubscriberSocket {
 
 /** What the protocol needs from its hub. */
 export interface JsonHub {
-  index: SubscriptionIndex<JsonSocket>;
+  index: SubscriptionIndex<HubSocket>;
   authConfig(): AuthConfig;
   hubName(): string;
   document(name: string): DurableObjectStub<DocumentDurableObject>;

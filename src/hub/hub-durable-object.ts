@@ -1,12 +1,15 @@
 /**
  * The Hub Durable Object: holds many client sockets with the WebSocket Hibernation API, speaks
  * their protocol, and keeps one registration per topic at the topic Durable Objects. Lifecycle
- * and dispatch only; the protocol (equihome-protocol.ts) and the subscription index
- * (subscriptions.ts) do the work.
+ * and dispatch only: the protocols (equihome-protocol.ts; engine-io.ts and socketio-protocol.ts)
+ * and the subscription index (subscriptions.ts) do the work.
  *
- * Hibernation: nothing here keeps an idle hub awake. Each socket's principal is in its
- * attachment, its subscriptions in SQLite; the constructor rebuilds the index from both when
- * the hub wakes. The only timer is the durable alarm for the earliest token expiry.
+ * A hub serves one protocol family, by name: `hub:<region>:<shard>` the Equihome JSON protocol,
+ * `sio:<region>:<shard>` Socket.IO. Hibernation: each socket's principal is in its attachment,
+ * its subscriptions in SQLite; the constructor rebuilds the index from both when the hub wakes.
+ * The one timer is the durable alarm: the earliest token expiry, and on Socket.IO hubs the
+ * Engine.IO ping every 25 s (pongs are answered by the runtime, which keeps their time, so a
+ * pong does not wake the hub).
  */
 import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
@@ -19,29 +22,41 @@ import { MESSAGE_BURST, MESSAGES_PER_SECOND } from "../protocol/limits";
 import type { TopicEvent } from "../protocol/topics";
 import { safeJson } from "../storage/sql";
 import { ATTACHMENT_VERSION, PrincipalSchema, readAttachment, writeAttachment } from "./attachment";
+import { EngineIo, type EngineSession, PING_INTERVAL_MS } from "./engine-io";
 import { EquihomeProtocol, type JsonSocket } from "./equihome-protocol";
+import type { HubSocket } from "./hub-socket";
 import { HubStore } from "./hub-store";
 import { TokenBucket } from "./rate-limiter";
+import { isSocketIoHub, newSessionId, sioHubOfSessionId } from "./shard";
+import { type RecoveryRecord, SocketIoProtocol } from "./socketio-protocol";
 import { SubscriptionIndex } from "./subscriptions";
+
+/** How long a closed Socket.IO session can be resumed (socket.io's default). */
+export const RECOVERY_WINDOW_MS = 2 * 60 * 1000;
 
 export class HubDurableObject extends DurableObject<Env> {
   #store: HubStore;
   #name: string | null;
-  #sockets = new Map<WebSocket, JsonSocket>();
-  #byId = new Map<string, JsonSocket>();
-  readonly index: SubscriptionIndex<JsonSocket>;
+  #sockets = new Map<WebSocket, HubSocket>();
+  #jsonById = new Map<string, JsonSocket>();
+  readonly index: SubscriptionIndex<HubSocket>;
   #json: EquihomeProtocol;
-  /** When the expiry alarm is set for, as far as this instance knows. */
+  #engine: EngineIo;
+  #sio: SocketIoProtocol;
+  /** When the alarm is set for, as far as this instance knows. */
   #alarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#store = new HubStore(ctx.storage.sql);
     this.#name = this.#store.name();
-    this.index = new SubscriptionIndex<JsonSocket>(this.#store, {
+    this.index = new SubscriptionIndex<HubSocket>(this.#store, {
       attach: (topic, sinceSeq) => this.env.TOPIC.getByName(topic).attach(topic, this.#hubName(), sinceSeq),
       detach: (topic) => this.env.TOPIC.getByName(topic).detach(topic, this.#hubName()),
-      emit: (socket, subscription, event) => this.#json.emit(socket, subscription, event),
+      emit: (socket, subscription, event) =>
+        socket.protocol === "json"
+          ? this.#json.emit(socket, subscription, event)
+          : this.#sio.emitTopicEvent(socket, subscription, event),
     });
     this.#json = new EquihomeProtocol({
       index: this.index,
@@ -49,18 +64,46 @@ export class HubDurableObject extends DurableObject<Env> {
       hubName: () => this.#hubName(),
       document: (name) => this.env.DOCUMENT.getByName(name),
       principalChanged: (socket) => {
-        this.#writeAttachment(socket);
-        this.#planExpiryAlarm();
+        this.#writeJsonAttachment(socket);
+        this.#planAlarm();
       },
-      close: (socket, code, reason) => this.#close(socket, code, reason),
+      close: (socket, code, reason) => this.#closeJson(socket, code, reason),
     });
+    this.#engine = new EngineIo(
+      {
+        acceptWebSocket: (session, ws) => {
+          this.ctx.acceptWebSocket(ws);
+          this.#sockets.set(ws, session);
+          this.#writeSioAttachment(session, ws);
+        },
+        saveSession: (session) => {
+          if (session.ws) this.#writeSioAttachment(session, session.ws);
+        },
+        forgetSession: (session) => this.#forgetSession(session),
+        onMessage: (session, data) => this.#sio.onMessage(session, data),
+        sessionOpened: () => this.#planAlarm(),
+      },
+      () => newSessionId(this.#hubName()),
+    );
+    this.#sio = new SocketIoProtocol({
+      engine: this.#engine,
+      index: this.index,
+      authConfig: () => authConfigFromEnv(this.env),
+      saveSession: (session) => {
+        if (session.ws) this.#writeSioAttachment(session, session.ws);
+      },
+      principalChanged: () => this.#planAlarm(),
+      newPid: () => newSessionId(this.#hubName()),
+      takeRecovery: (pid) => this.#takeRecoveryFrom(pid),
+    });
+    if (this.#name !== null && isSocketIoHub(this.#name)) this.#answerPongs();
     this.#restore();
   }
 
   /** Rebuilds sockets and subscriptions after a wake from hibernation or an eviction. */
   #restore(): void {
     const now = Date.now();
-    const byId = new Map<string, JsonSocket>();
+    const byId = new Map<string, HubSocket>();
     for (const ws of this.ctx.getWebSockets()) {
       const attachment = readAttachment(ws);
       if (!attachment) {
@@ -68,8 +111,33 @@ export class HubDurableObject extends DurableObject<Env> {
         ws.close(CLOSE_CODES.internal_error, "connection state lost; reconnect");
         continue;
       }
-      const socket = this.#track(ws, attachment.id, attachment.principal, now);
-      byId.set(socket.id, socket);
+      if (attachment.protocol === "json") {
+        byId.set(attachment.id, this.#trackJson(ws, attachment.id, attachment.principal, now));
+        continue;
+      }
+      const session: EngineSession = {
+        protocol: "sio",
+        id: attachment.id,
+        sid: attachment.id,
+        subscriptions: new Map(),
+        transport: "websocket",
+        ws,
+        probe: null,
+        outbox: [],
+        poll: null,
+        openedAt: attachment.openedAt,
+        lastPongAt: now,
+        closed: false,
+        sioId: attachment.sioId,
+        principal: attachment.principal,
+        pid: attachment.pid,
+        bucket: new TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST, now),
+        rateRefusals: 0,
+        inbox: Promise.resolve(),
+      };
+      this.#sockets.set(ws, session);
+      this.#engine.restore(session);
+      byId.set(session.id, session);
     }
     this.#store.retainSockets(new Set(byId.keys()));
     for (const row of this.#store.subscriptions()) {
@@ -78,8 +146,9 @@ export class HubDurableObject extends DurableObject<Env> {
     }
   }
 
-  #track(ws: WebSocket, id: string, principal: Principal, now: number): JsonSocket {
+  #trackJson(ws: WebSocket, id: string, principal: Principal, now: number): JsonSocket {
     const socket: JsonSocket = {
+      protocol: "json",
       id,
       ws,
       principal,
@@ -89,33 +158,47 @@ export class HubDurableObject extends DurableObject<Env> {
       inbox: Promise.resolve(),
     };
     this.#sockets.set(ws, socket);
-    this.#byId.set(id, socket);
+    this.#jsonById.set(id, socket);
     return socket;
   }
 
   #hubName(): string {
-    // Set by the first upgrade, before any subscription can exist.
+    // Set by the first request, before any subscription can exist.
     if (this.#name === null) throw new Error("hub used before its first connection");
     return this.#name;
   }
 
-  /** Accepts an upgrade the Worker has authenticated. */
+  #rememberName(name: string): void {
+    if (this.#name === name) return;
+    this.#name = name;
+    this.#store.setName(name);
+    if (isSocketIoHub(name)) this.#answerPongs();
+  }
+
+  /**
+   * Engine.IO pongs (`3`) are answered by the runtime without waking the hub (with a noop, which
+   * clients ignore); the runtime keeps each socket's last pong time for the heartbeat.
+   */
+  #answerPongs(): void {
+    this.ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("3", "6"));
+  }
+
+  /** An upgrade the Worker has authenticated, or any Engine.IO request routed here. */
   override async fetch(request: Request): Promise<Response> {
     const name = request.headers.get(HUB_NAME_HEADER);
+    if (!name) return new Response("hubs accept only requests forwarded by the Worker", { status: 400 });
+    this.#rememberName(name);
+    if (isSocketIoHub(name)) return this.#engine.fetch(request);
     const principal = v.safeParse(PrincipalSchema, safeJson(request.headers.get(PRINCIPAL_HEADER)));
-    if (!name || !principal.success || request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+    if (!principal.success || request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
       return new Response("hubs accept only upgrades forwarded by the Worker", { status: 400 });
-    }
-    if (this.#name !== name) {
-      this.#name = name;
-      this.#store.setName(name);
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    const socket = this.#track(server, crypto.randomUUID(), principal.output, Date.now());
-    this.#writeAttachment(socket);
-    this.#planExpiryAlarm();
+    const socket = this.#trackJson(server, crypto.randomUUID(), principal.output, Date.now());
+    this.#writeJsonAttachment(socket);
+    this.#planAlarm();
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -125,18 +208,15 @@ export class HubDurableObject extends DurableObject<Env> {
   }
 
   /**
-   * Sends one frame to some of this hub's sockets (editors_updated from a document). Returns
-   * the ids it no longer has, so the sender can forget them.
+   * Sends one frame to some of this hub's JSON sockets (editors_updated from a document).
+   * Returns the ids it no longer has, so the sender can forget them.
    */
   async sendToSockets(socketIds: string[], frame: string): Promise<{ missing: string[] }> {
     const missing: string[] = [];
     for (const id of socketIds) {
-      const socket = this.#byId.get(id);
-      if (!socket) {
-        missing.push(id);
-        continue;
-      }
+      const socket = this.#jsonById.get(id);
       try {
+        if (!socket) throw new Error("gone");
         socket.ws.send(frame);
       } catch {
         missing.push(id);
@@ -145,9 +225,19 @@ export class HubDurableObject extends DurableObject<Env> {
     return { missing };
   }
 
+  /** Hands over (once) what a closed Socket.IO session left for connection state recovery. */
+  async takeRecovery(pid: string): Promise<RecoveryRecord | null> {
+    return this.#store.takeRecovery(pid, Date.now());
+  }
+
   /** Test and operations aid. */
-  async describe(): Promise<{ name: string | null; sockets: number; topics: number }> {
-    return { name: this.#name, sockets: this.#sockets.size, topics: this.index.topicCount };
+  async describe(): Promise<{ name: string | null; sockets: number; sessions: number; topics: number }> {
+    return {
+      name: this.#name,
+      sockets: this.#sockets.size,
+      sessions: [...this.#engine.sessions].length,
+      topics: this.index.topicCount,
+    };
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
@@ -156,11 +246,12 @@ export class HubDurableObject extends DurableObject<Env> {
       ws.close(CLOSE_CODES.internal_error, "connection state lost; reconnect");
       return;
     }
-    await this.#json.onMessage(socket, message, Date.now());
+    if (socket.protocol === "json") await this.#json.onMessage(socket, message, Date.now());
+    else this.#engine.onWebSocketMessage(socket, ws, message);
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    this.#forget(ws);
+    this.#forgetWebSocket(ws);
     // Complete the closing handshake (a no-op if we started it).
     try {
       ws.close(code === 1005 || code === 1006 ? CLOSE_CODES.normal : code, "closed");
@@ -170,31 +261,66 @@ export class HubDurableObject extends DurableObject<Env> {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    this.#forget(ws);
+    this.#forgetWebSocket(ws);
   }
 
-  /** Ends the sessions whose token expired, then plans the next expiry. */
+  /** Token expiries, and on Socket.IO hubs the heartbeat; then the next alarm. */
   override async alarm(): Promise<void> {
     this.#alarmAt = null;
     const now = Date.now();
     for (const socket of [...this.#sockets.values()]) {
-      if (accessEndsAt(socket.principal) <= now) this.#json.expire(socket);
+      if (socket.protocol === "json" && accessEndsAt(socket.principal) <= now) this.#json.expire(socket);
     }
-    this.#planExpiryAlarm();
+    for (const session of [...this.#engine.sessions]) {
+      if (session.principal && accessEndsAt(session.principal) <= now) this.#sio.expire(session);
+    }
+    if (this.#name !== null && isSocketIoHub(this.#name) && [...this.#engine.sessions].length > 0) {
+      const lastPingAt = this.#store.lastPingAt();
+      if (lastPingAt === null || now - lastPingAt >= PING_INTERVAL_MS - 1000) {
+        this.#engine.heartbeat(
+          now,
+          lastPingAt,
+          (ws) => this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? null,
+        );
+        this.#store.setLastPingAt(now);
+      }
+    }
+    this.#store.pruneRecovery(now);
+    this.#planAlarm();
   }
 
-  #forget(ws: WebSocket): void {
+  #forgetWebSocket(ws: WebSocket): void {
     const socket = this.#sockets.get(ws);
     if (!socket) return;
     this.#sockets.delete(ws);
-    this.#byId.delete(socket.id);
-    // Sessions that end without end_editing: the document must update the other editors.
-    this.#json.endEditingSessions(socket);
-    this.index.removeSocket(socket);
+    if (socket.protocol === "json") {
+      this.#jsonById.delete(socket.id);
+      // Sessions that end without end_editing: the document must update the other editors.
+      this.#json.endEditingSessions(socket);
+      this.index.removeSocket(socket);
+      return;
+    }
+    this.#engine.onWebSocketClose(socket, ws);
   }
 
-  #close(socket: JsonSocket, code: number, reason: string): void {
-    this.#forget(socket.ws);
+  /** A Socket.IO session ended: keep what recovery needs, then drop its subscriptions. */
+  #forgetSession(session: EngineSession): void {
+    for (const ws of [session.ws, session.probe]) if (ws) this.#sockets.delete(ws);
+    const record = session.pid === null ? null : this.#sio.recoveryRecord(session);
+    if (record && session.pid !== null) this.#store.putRecovery(session.pid, record, Date.now() + RECOVERY_WINDOW_MS);
+    this.index.removeSocket(session);
+  }
+
+  /** Recovery records live on the hub of the session that left them; the pid names it. */
+  async #takeRecoveryFrom(pid: string): Promise<RecoveryRecord | null> {
+    const hub = sioHubOfSessionId(pid);
+    if (hub === null) return null;
+    if (hub === this.#name) return this.#store.takeRecovery(pid, Date.now());
+    return this.env.HUB.getByName(hub).takeRecovery(pid);
+  }
+
+  #closeJson(socket: JsonSocket, code: number, reason: string): void {
+    this.#forgetWebSocket(socket.ws);
     try {
       socket.ws.close(code, reason);
     } catch {
@@ -202,17 +328,37 @@ export class HubDurableObject extends DurableObject<Env> {
     }
   }
 
-  #writeAttachment(socket: JsonSocket): void {
+  #writeJsonAttachment(socket: JsonSocket): void {
     writeAttachment(socket.ws, { v: ATTACHMENT_VERSION, id: socket.id, protocol: "json", principal: socket.principal });
   }
 
-  /** One alarm for the earliest token expiry among the open sockets. */
-  #planExpiryAlarm(): void {
-    let earliest = Number.POSITIVE_INFINITY;
-    for (const socket of this.#sockets.values()) earliest = Math.min(earliest, accessEndsAt(socket.principal));
-    if (earliest === Number.POSITIVE_INFINITY) return;
-    if (this.#alarmAt !== null && this.#alarmAt <= earliest) return;
-    this.#alarmAt = earliest;
-    void this.ctx.storage.setAlarm(earliest);
+  #writeSioAttachment(session: EngineSession, ws: WebSocket): void {
+    writeAttachment(ws, {
+      v: ATTACHMENT_VERSION,
+      id: session.sid,
+      protocol: "sio",
+      sioId: session.sioId,
+      pid: session.pid,
+      principal: session.principal,
+      openedAt: session.openedAt,
+    });
+  }
+
+  /** One alarm: the earliest token expiry, and the next ping while Engine.IO sessions are open. */
+  #planAlarm(): void {
+    let at = Number.POSITIVE_INFINITY;
+    for (const socket of this.#sockets.values()) {
+      if (socket.protocol === "json") at = Math.min(at, accessEndsAt(socket.principal));
+    }
+    let sessions = 0;
+    for (const session of this.#engine.sessions) {
+      sessions += 1;
+      if (session.principal) at = Math.min(at, accessEndsAt(session.principal));
+    }
+    if (sessions > 0) at = Math.min(at, (this.#store.lastPingAt() ?? Date.now()) + PING_INTERVAL_MS);
+    if (at === Number.POSITIVE_INFINITY) return;
+    if (this.#alarmAt !== null && this.#alarmAt <= at) return;
+    this.#alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
   }
 }

@@ -3,6 +3,7 @@
  * attachment). Read back in full when a hub wakes from hibernation.
  */
 import { addColumnIfMissing } from "../storage/sql";
+import type { RecoveryRecord } from "./socketio-protocol";
 
 export interface StoredSubscription {
   socketId: string;
@@ -16,6 +17,7 @@ export interface StoredSubscription {
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sio_recovery (pid TEXT PRIMARY KEY, record TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS subscriptions (
   socket_id TEXT NOT NULL,
   topic TEXT NOT NULL,
@@ -81,5 +83,36 @@ export class HubStore {
     for (const row of this.#sql.exec<{ socket_id: string }>("SELECT DISTINCT socket_id FROM subscriptions").toArray()) {
       if (!socketIds.has(row.socket_id)) this.deleteSocket(row.socket_id);
     }
+  }
+
+  /** When this (Socket.IO) hub last pinged its sessions. */
+  lastPingAt(): number | null {
+    const row = this.#sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'last_ping_at'").toArray()[0];
+    return row?.value ?? null;
+  }
+
+  setLastPingAt(at: number): void {
+    this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_ping_at', ?)", at);
+  }
+
+  putRecovery(pid: string, record: RecoveryRecord, expiresAt: number): void {
+    this.#sql.exec(
+      "INSERT OR REPLACE INTO sio_recovery (pid, record, expires_at) VALUES (?, ?, ?)",
+      pid,
+      JSON.stringify(record),
+      expiresAt,
+    );
+  }
+
+  /** The record left by a closed session, once: it is removed as it is taken. */
+  takeRecovery(pid: string, now: number): RecoveryRecord | null {
+    const row = this.#sql
+      .exec<{ record: string }>("DELETE FROM sio_recovery WHERE pid = ? AND expires_at > ? RETURNING record", pid, now)
+      .toArray()[0];
+    return row ? (JSON.parse(row.record) as RecoveryRecord) : null;
+  }
+
+  pruneRecovery(now: number): void {
+    this.#sql.exec("DELETE FROM sio_recovery WHERE expires_at <= ?", now);
   }
 }

@@ -40,3 +40,41 @@ export function hubPlacement(userKey: string, continent: string | undefined, sha
   const region = locationHint ?? "local";
   return { name: `hub:${region}:${fnv1a(userKey) % shards}`, locationHint };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Socket.IO hubs: `sio:<region>:<shard>`. An Engine.IO session id names its hub, so a polling
+// request, an upgrade or a recovery finds the session whichever Worker instance receives it.
+
+const REGIONS = new Set([...Object.values(CONTINENT_HINTS), "local"]);
+const SESSION_ID = /^([a-z-]+)\.(\d{1,4})\.[A-Za-z0-9_-]{16,64}$/;
+
+export function isSocketIoHub(name: string): boolean {
+  return name.startsWith("sio:");
+}
+
+/** A Socket.IO hub for a new session: no user is known at the handshake, so a random shard. */
+export function socketIoHubPlacement(continent: string | undefined, shards: number, random: number): HubPlacement {
+  const locationHint =
+    continent !== undefined && Object.hasOwn(CONTINENT_HINTS, continent) ? CONTINENT_HINTS[continent] : undefined;
+  return { name: `sio:${locationHint ?? "local"}:${Math.floor(random * shards) % shards}`, locationHint };
+}
+
+/** A new session id (or recovery pid) on a Socket.IO hub: `<region>.<shard>.<random>`. */
+export function newSessionId(hubName: string): string {
+  const [, region, shard] = hubName.split(":");
+  const bytes = crypto.getRandomValues(new Uint8Array(18));
+  const random = btoa(String.fromCharCode(...bytes))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replaceAll("=", "");
+  return `${region}.${shard}.${random}`;
+}
+
+/** The hub a session id belongs to, or null when it is not one of ours (or past `shards`). */
+export function sioHubOfSessionId(sid: string, shards = 1024): string | null {
+  const match = SESSION_ID.exec(sid);
+  if (!match) return null;
+  const [, region = "", shard = ""] = match;
+  if (!REGIONS.has(region as DurableObjectLocationHint) || Number(shard) >= shards) return null;
+  return `sio:${region}:${Number(shard)}`;
+}

@@ -50,7 +50,8 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
   /** Re-enters a socket's stored subscription after a wake; it is live at once. */
   restore(socket: S, row: StoredSubscription): void {
     const reasons = { explicit: row.explicit, editing: row.editing };
-    socket.subscriptions.set(row.topic, { topic: row.topic, zones: row.zones, lastSeq: 0, pending: null, reasons });
+    // lastSeq -1: unknown after a wake; any event the topic sends is new to this instance.
+    socket.subscriptions.set(row.topic, { topic: row.topic, zones: row.zones, lastSeq: -1, pending: null, reasons });
     this.#add(row.topic, socket);
   }
 

@@ -9,6 +9,7 @@ import { EDITABLE_RESOURCES, type ResourceRef } from "./equihome/editing";
 import * as equihome from "./equihome/server-events";
 import { ProtocolError } from "./errors";
 import { MAX_INGEST_BATCH, MAX_MESSAGE_ID_LENGTH } from "./limits";
+import * as quantenergx from "./quantenergx/events";
 import type { TopicKey } from "./topics";
 
 export interface IngestRoute extends TopicKey {
@@ -33,6 +34,15 @@ function bySimulation(channel: string) {
     channel,
     key: data.simulation_id,
     resource: { type: "simulation", id: data.simulation_id },
+  });
+}
+
+/** A user's private room: `trading:user-123`, reachable by publishers allowed `user:user-123`. */
+function userRoom(room: keyof typeof quantenergx.USER_ROOMS) {
+  return (data: { userId: string }): IngestRoute => ({
+    channel: quantenergx.USER_ROOMS[room].channel,
+    key: data.userId,
+    resource: { type: "user", id: data.userId },
   });
 }
 
@@ -78,6 +88,25 @@ export const INGEST_EVENTS = {
       channel: "system_notifications",
       key: null,
       resource: { type: "system", id: "notifications" },
+    }),
+  },
+  "market-update": {
+    schema: quantenergx.MarketUpdate,
+    route: (data: v.InferOutput<typeof quantenergx.MarketUpdate>): IngestRoute => ({
+      channel: quantenergx.MARKET_CHANNEL,
+      key: data.payload.commodity,
+      resource: { type: "commodity", id: data.payload.commodity },
+    }),
+  },
+  "trade-update": { schema: quantenergx.TradeUpdate, route: userRoom("trading") },
+  "order-update": { schema: quantenergx.OrderUpdate, route: userRoom("orders") },
+  "compliance-alert": { schema: quantenergx.ComplianceAlert, route: userRoom("compliance") },
+  "system-alert": {
+    schema: quantenergx.SystemAlert,
+    route: (): IngestRoute => ({
+      channel: quantenergx.SYSTEM_ALERTS_CHANNEL,
+      key: null,
+      resource: { type: "system", id: "alerts" },
     }),
   },
 } satisfies Record<string, IngestEventSpec>;

@@ -22,9 +22,9 @@ export function parseTopicName(name: string): TopicKey {
 
 /**
  * Channels whose latest event is state: sent right after a subscription is confirmed
- * (simulation progress or completion, GP economics, traffic lights).
+ * (simulation progress or completion, GP economics, traffic lights, a commodity's last tick).
  */
-const STATEFUL_CHANNELS = new Set(["simulation_updates", "gp_entity_updates", "traffic_light_updates"]);
+const STATEFUL_CHANNELS = new Set(["simulation_updates", "gp_entity_updates", "traffic_light_updates", "market"]);
 
 export function isStatefulChannel(channel: string): boolean {
   return STATEFUL_CHANNELS.has(channel);

@@ -1,0 +1,372 @@
+/**
+ * Engine.IO v4 sessions on a hub: the polling transport (long-poll GET held in the Durable
+ * Object, POST of packets), WebSocket sessions (hibernating), the upgrade of a polling session
+ * to WebSocket, and the server's heartbeat. What the packets mean above Engine.IO is the
+ * Socket.IO layer's business (socketio-protocol.ts).
+ *
+ * Polling sessions live in memory: they keep their hub awake while they poll anyway, and a
+ * hub that restarts answers "Session ID unknown", upon which the client reconnects. WebSocket
+ * sessions survive hibernation through their attachment.
+ */
+import type { Principal } from "../auth/principal";
+import { CLOSE_CODES } from "../protocol/errors";
+import { MAX_FRAME_BYTES, MESSAGE_BURST, MESSAGES_PER_SECOND } from "../protocol/limits";
+import {
+  decodeEnginePacket,
+  decodePayload,
+  ENGINE_ERRORS,
+  EngineError,
+  type EngineErrorName,
+  type EnginePacket,
+  encodeEnginePacket,
+  encodeOpen,
+  encodePayload,
+} from "../protocol/socketio/engine";
+import { TokenBucket } from "./rate-limiter";
+import type { LocalSubscription, SubscriberSocket } from "./subscriptions";
+
+/** The server's ping period; socket.io's default, as the contract asks. */
+export const PING_INTERVAL_MS = 25_000;
+/** How long after a ping a pong may arrive before the session is closed. */
+export const PING_TIMEOUT_MS = 20_000;
+/** Largest Engine.IO payload (a polling body or a WebSocket frame), in bytes. */
+export const MAX_PAYLOAD_BYTES = MAX_FRAME_BYTES;
+/** A long-poll GET is answered with a noop after this long, so no request hangs forever. */
+const POLL_HOLD_MS = PING_INTERVAL_MS + 5_000;
+
+export interface EngineSession extends SubscriberSocket {
+  protocol: "sio";
+  /** The Engine.IO session id; encodes the hub so polling requests and upgrades find it. */
+  sid: string;
+  transport: "polling" | "websocket";
+  ws: WebSocket | null;
+  /** A WebSocket that is probing to take over a polling session. */
+  probe: WebSocket | null;
+  /** Packets waiting for the next poll (polling transport). */
+  outbox: string[];
+  poll: { resolve: (body: string) => void; timer: ReturnType<typeof setTimeout> } | null;
+  openedAt: number;
+  /** Last pong over polling (WebSocket pongs are answered by the runtime and timestamped there). */
+  lastPongAt: number;
+  closed: boolean;
+  // Socket.IO state
+  /** The Socket.IO socket id once CONNECT to "/" succeeded, else null. */
+  sioId: string | null;
+  principal: Principal | null;
+  /** Connection-state-recovery id, sent to the client in CONNECT. */
+  pid: string | null;
+  bucket: TokenBucket;
+  rateRefusals: number;
+  inbox: Promise<void>;
+}
+
+/** What the Engine.IO layer needs from its hub. */
+export interface EngineHost {
+  /** Accepts a WebSocket for hibernation and indexes it as this session's. */
+  acceptWebSocket(session: EngineSession, ws: WebSocket): void;
+  /** Persists what a hibernating WebSocket session must remember. */
+  saveSession(session: EngineSession): void;
+  /** Forgets a closed session: subscriptions, indexes. */
+  forgetSession(session: EngineSession): void;
+  /** The Socket.IO layer: one Engine.IO message packet's data. */
+  onMessage(session: EngineSession, data: string): void;
+  /** A new session whose clock of pings has to be planned. */
+  sessionOpened(): void;
+}
+
+export class EngineIo {
+  #sessions = new Map<string, EngineSession>();
+
+  constructor(
+    private readonly host: EngineHost,
+    private readonly newSid: () => string,
+  ) {}
+
+  get sessions(): IterableIterator<EngineSession> {
+    return this.#sessions.values();
+  }
+
+  /** Re-enters a WebSocket session after a wake. */
+  restore(session: EngineSession): void {
+    this.#sessions.set(session.sid, session);
+  }
+
+  /** `/socket.io/?EIO=4&transport=…[&sid=…]`, already checked by the Worker for EIO and transport. */
+  async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const transport = url.searchParams.get("transport");
+    const sid = url.searchParams.get("sid");
+    const upgrade = request.headers.get("Upgrade")?.toLowerCase() === "websocket";
+    if (sid === null) {
+      if (request.method !== "GET") return engineError("bad_handshake_method");
+      if (transport === "websocket") return upgrade ? this.#openWebSocket() : engineError("bad_request");
+      return this.#openPolling();
+    }
+    const session = this.#sessions.get(sid);
+    if (!session || session.closed) return engineError("session_id_unknown");
+    if (transport === "websocket") {
+      if (!upgrade || session.transport !== "polling" || session.probe) return engineError("bad_request");
+      return this.#acceptProbe(session);
+    }
+    if (session.transport !== "polling") return engineError("bad_request");
+    if (request.method === "GET") return this.#poll(session);
+    if (request.method === "POST") return this.#post(session, request);
+    return engineError("bad_request");
+  }
+
+  /** A text or binary frame on a session's WebSocket (or its probe). */
+  onWebSocketMessage(session: EngineSession, ws: WebSocket, message: string | ArrayBuffer): void {
+    if (typeof message !== "string") return; // binary attachments: refused at the Socket.IO layer
+    if (message.length > MAX_PAYLOAD_BYTES) {
+      this.close(session, CLOSE_CODES.message_too_big, "payload too large");
+      return;
+    }
+    let packet: EnginePacket;
+    try {
+      packet = decodeEnginePacket(message);
+    } catch {
+      this.close(session, CLOSE_CODES.unsupported_data, "malformed Engine.IO packet");
+      return;
+    }
+    if (ws === session.probe) {
+      this.#onProbePacket(session, ws, packet);
+      return;
+    }
+    this.#onPacket(session, packet);
+  }
+
+  /** Sends one Engine.IO packet, over whichever transport the session has now. */
+  send(session: EngineSession, packet: string): void {
+    if (session.closed) return;
+    if (session.transport === "websocket" && session.ws) {
+      try {
+        session.ws.send(packet);
+      } catch {
+        this.close(session, CLOSE_CODES.normal, "transport closed");
+      }
+      return;
+    }
+    session.outbox.push(packet);
+    this.#flushPoll(session);
+  }
+
+  /** Ends a session: a close packet where the transport can still carry one, then cleanup. */
+  close(session: EngineSession, code: number = CLOSE_CODES.normal, reason = "closed"): void {
+    if (session.closed) return;
+    session.closed = true;
+    this.#sessions.delete(session.sid);
+    if (session.poll) {
+      clearTimeout(session.poll.timer);
+      session.poll.resolve(encodeEnginePacket("close"));
+      session.poll = null;
+    }
+    for (const ws of [session.ws, session.probe]) {
+      if (!ws) continue;
+      try {
+        ws.close(code, reason);
+      } catch {
+        // already closed
+      }
+    }
+    this.host.forgetSession(session);
+  }
+
+  /** The WebSocket of a session closed (or its probe failed). */
+  onWebSocketClose(session: EngineSession, ws: WebSocket): void {
+    if (ws === session.probe) {
+      session.probe = null;
+      return;
+    }
+    this.close(session, CLOSE_CODES.normal, "transport closed");
+  }
+
+  /**
+   * The heartbeat, from the hub's alarm: closes sessions that did not answer the previous ping,
+   * then pings everyone. `pongAt` reads a WebSocket's last pong timestamp from the runtime.
+   */
+  heartbeat(now: number, previousPingAt: number | null, pongAt: (ws: WebSocket) => number | null): void {
+    for (const session of [...this.#sessions.values()]) {
+      const pinged = previousPingAt !== null && session.openedAt <= previousPingAt;
+      const lastPong = session.transport === "websocket" && session.ws ? (pongAt(session.ws) ?? 0) : session.lastPongAt;
+      if (pinged && previousPingAt !== null && lastPong < previousPingAt && now - previousPingAt >= PING_TIMEOUT_MS) {
+        this.close(session, CLOSE_CODES.normal, "ping timeout");
+        continue;
+      }
+      this.send(session, encodeEnginePacket("ping"));
+    }
+  }
+
+  #newSession(transport: "polling" | "websocket", ws: WebSocket | null): EngineSession {
+    const now = Date.now();
+    const sid = this.newSid();
+    const session: EngineSession = {
+      protocol: "sio",
+      id: sid,
+      sid,
+      subscriptions: new Map<string, LocalSubscription>(),
+      transport,
+      ws,
+      probe: null,
+      outbox: [],
+      poll: null,
+      openedAt: now,
+      lastPongAt: now,
+      closed: false,
+      sioId: null,
+      principal: null,
+      pid: null,
+      bucket: new TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST, now),
+      rateRefusals: 0,
+      inbox: Promise.resolve(),
+    };
+    this.#sessions.set(sid, session);
+    this.host.sessionOpened();
+    return session;
+  }
+
+  #handshake(session: EngineSession, upgrades: string[]): string {
+    return encodeOpen({
+      sid: session.sid,
+      upgrades,
+      pingInterval: PING_INTERVAL_MS,
+      pingTimeout: PING_TIMEOUT_MS,
+      maxPayload: MAX_PAYLOAD_BYTES,
+    });
+  }
+
+  #openPolling(): Response {
+    const session = this.#newSession("polling", null);
+    return pollingResponse(this.#handshake(session, ["websocket"]));
+  }
+
+  #openWebSocket(): Response {
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    const session = this.#newSession("websocket", server);
+    this.host.acceptWebSocket(session, server);
+    server.send(this.#handshake(session, []));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  #acceptProbe(session: EngineSession): Response {
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    session.probe = server;
+    this.host.acceptWebSocket(session, server);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** During an upgrade: `2probe` → `3probe` (and a noop to release the pending poll); `5` switches. */
+  #onProbePacket(session: EngineSession, ws: WebSocket, packet: EnginePacket): void {
+    if (packet.type === "ping" && packet.data === "probe") {
+      ws.send(encodeEnginePacket("pong", "probe"));
+      session.outbox.push(encodeEnginePacket("noop"));
+      this.#flushPoll(session);
+      return;
+    }
+    if (packet.type === "upgrade") {
+      session.probe = null;
+      session.transport = "websocket";
+      session.ws = ws;
+      if (session.poll) {
+        clearTimeout(session.poll.timer);
+        session.poll.resolve(encodeEnginePacket("noop"));
+        session.poll = null;
+      }
+      // Nothing buffered for polling is lost or repeated: it goes out on the WebSocket, in order.
+      const pending = session.outbox.splice(0);
+      for (const text of pending) ws.send(text);
+      this.host.saveSession(session);
+      return;
+    }
+    try {
+      ws.close(CLOSE_CODES.unsupported_data, "expected probe or upgrade");
+    } catch {
+      // already closed
+    }
+    session.probe = null;
+  }
+
+  #onPacket(session: EngineSession, packet: EnginePacket): void {
+    switch (packet.type) {
+      case "message":
+        this.host.onMessage(session, packet.data);
+        return;
+      case "pong":
+        session.lastPongAt = Date.now();
+        return;
+      case "close":
+        this.close(session, CLOSE_CODES.normal, "client closed");
+        return;
+      case "ping":
+      case "noop":
+      case "binary":
+        return; // v4 clients do not ping; binary attachments are refused at the Socket.IO layer
+      default:
+        this.close(session, CLOSE_CODES.unsupported_data, `unexpected ${packet.type} packet`);
+    }
+  }
+
+  #poll(session: EngineSession): Promise<Response> | Response {
+    if (session.poll) {
+      // Two polls at once break the transport's order: end the session, like engine.io does.
+      this.close(session, CLOSE_CODES.normal, "overlapping polls");
+      return engineError("bad_request");
+    }
+    if (session.outbox.length > 0) return pollingResponse(encodePayload(session.outbox.splice(0)));
+    return new Promise<Response>((resolve) => {
+      const timer = setTimeout(() => {
+        if (session.poll?.timer === timer) {
+          session.poll = null;
+          resolve(pollingResponse(encodeEnginePacket("noop")));
+        }
+      }, POLL_HOLD_MS);
+      session.poll = { resolve: (body) => resolve(pollingResponse(body)), timer };
+    });
+  }
+
+  #flushPoll(session: EngineSession): void {
+    if (!session.poll || session.outbox.length === 0) return;
+    clearTimeout(session.poll.timer);
+    const { resolve } = session.poll;
+    session.poll = null;
+    resolve(encodePayload(session.outbox.splice(0)));
+  }
+
+  async #post(session: EngineSession, request: Request): Promise<Response> {
+    const body = await request.text();
+    if (body.length > MAX_PAYLOAD_BYTES) {
+      this.close(session, CLOSE_CODES.message_too_big, "payload too large");
+      return new Response(JSON.stringify({ code: 3, message: "Payload too large" }), {
+        status: 413,
+        headers: { "Content-Type": "application/json" },
+      });
+    }
+    let packets: EnginePacket[];
+    try {
+      packets = decodePayload(body);
+    } catch (error) {
+      if (!(error instanceof EngineError)) throw error;
+      this.close(session, CLOSE_CODES.unsupported_data, "malformed payload");
+      return engineError("bad_request");
+    }
+    for (const packet of packets) {
+      if (session.closed) break;
+      this.#onPacket(session, packet);
+    }
+    return new Response("ok", { headers: { "Content-Type": "text/html; charset=UTF-8" } });
+  }
+}
+
+function pollingResponse(body: string): Response {
+  return new Response(body, { headers: { "Content-Type": "text/plain; charset=UTF-8", "Cache-Control": "no-store" } });
+}
+
+/** Engine.IO's own error shape: `400 {"code","message"}` (403 for Forbidden). */
+export function engineError(name: EngineErrorName): Response {
+  const body = ENGINE_ERRORS[name];
+  return new Response(JSON.stringify(body), {
+    status: name === "forbidden" ? 403 : 400,
+    headers: { "Content-Type": "application/json" },
+  });
+}

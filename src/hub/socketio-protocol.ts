@@ -1,0 +1,424 @@
+/**
+ * Socket.IO v5 over the hub's Engine.IO sessions, speaking the QuantEnergx events of
+ * seeds/quantenergx-websocket-protocol.md: authenticate, the user's private rooms, market
+ * feeds, ping, and the server events fed by topics. One namespace, "/".
+ */
+import * as v from "valibot";
+import { accessEndsAt, canAccess, type Principal } from "../auth/principal";
+import { type AuthConfig, verifyToken } from "../auth/verify-token";
+import { type ErrorCode, ProtocolError } from "../protocol/errors";
+import { MAX_RATE_REFUSALS, MAX_SUBSCRIPTIONS_PER_SOCKET } from "../protocol/limits";
+import {
+  AuthenticateSchema,
+  CommodityListSchema,
+  MARKET_CHANNEL,
+  SYSTEM_ALERTS_CHANNEL,
+  USER_ROOMS,
+  UserIdSchema,
+} from "../protocol/quantenergx/events";
+import { encodeEnginePacket } from "../protocol/socketio/engine";
+import {
+  decodeSioPacket,
+  encodeAck,
+  encodeEvent,
+  encodeSioPacket,
+  SIO,
+  type SioPacket,
+} from "../protocol/socketio/parser";
+import { type TopicEvent, topicName } from "../protocol/topics";
+import type { AttachResult } from "../topic/topic-durable-object";
+import type { EngineIo, EngineSession } from "./engine-io";
+import type { HubSocket } from "./hub-socket";
+import type { LocalSubscription, Subscribed, SubscriptionIndex } from "./subscriptions";
+
+/** What recovery needs to resume a session elsewhere: who, and how far each room was sent. */
+export interface RecoveryRecord {
+  principal: Principal;
+  /** topic → the last seq the client was sent. */
+  topics: Record<string, number>;
+}
+
+/** What the Socket.IO layer needs from its hub. */
+export interface SioHub {
+  engine: EngineIo;
+  index: SubscriptionIndex<HubSocket>;
+  authConfig(): AuthConfig;
+  /** Persists a WebSocket session's Socket.IO state in its attachment. */
+  saveSession(session: EngineSession): void;
+  /** Re-plans the hub's alarm (token expiry). */
+  principalChanged(): void;
+  /** A new private recovery id for this hub. */
+  newPid(): string;
+  /** Takes (and removes) what a previous session left for recovery, from whichever hub has it. */
+  takeRecovery(pid: string): Promise<RecoveryRecord | null>;
+}
+
+type EventHandler = (session: EngineSession, args: unknown[]) => Promise<unknown>;
+
+export class SocketIoProtocol {
+  /** The Socket.IO frame of the event being delivered, encoded once per hub. */
+  #frame = { seq: -1, topic: "", text: "" };
+  #handlers: Record<string, EventHandler>;
+
+  constructor(private readonly hub: SioHub) {
+    this.#handlers = {
+      authenticate: (session, args) => this.#authenticate(session, args[0]),
+      ping: async (session) => this.#emit(session, "pong", { timestamp: Date.now() }),
+      "join-trading": (session, args) => this.#joinUserRoom(session, "trading", args[0]),
+      "subscribe-orders": (session, args) => this.#joinUserRoom(session, "orders", args[0]),
+      "subscribe-compliance": (session, args) => this.#joinUserRoom(session, "compliance", args[0]),
+      "subscribe-market": (session, args) => this.#subscribeMarket(session, args[0]),
+      "unsubscribe-market": (session, args) => this.#unsubscribeMarket(session, args[0]),
+    };
+  }
+
+  /** One Engine.IO message: rate-checked as it arrives, then handled in order. */
+  onMessage(session: EngineSession, data: string): void {
+    if (!session.bucket.take(Date.now())) {
+      session.rateRefusals += 1;
+      if (session.rateRefusals > MAX_RATE_REFUSALS) this.hub.engine.close(session, 1008, "message rate limit exceeded");
+      else
+        this.#error(session, "invalid_message", "Message rate limit exceeded; message dropped", {
+          issue: "rate_limited",
+        });
+      return;
+    }
+    session.rateRefusals = 0;
+    session.inbox = session.inbox
+      .then(() => this.#handle(session, data))
+      .catch((error) => console.error("unhandled failure in a Socket.IO message", error));
+  }
+
+  /** Sends one topic event to a Socket.IO session as `42["event", data]`. */
+  emitTopicEvent(session: EngineSession, subscription: LocalSubscription, event: TopicEvent): void {
+    if (this.#frame.seq !== event.seq || this.#frame.topic !== subscription.topic) {
+      const { event: name, data } = JSON.parse(event.frame) as { event: string; data: unknown };
+      // With recovery on, the last argument is the offset the client sends back when it reconnects.
+      this.#frame = { seq: event.seq, topic: subscription.topic, text: "" };
+      this.#frame.text = encodeEnginePacket("message", encodeEvent(name, [data, `${event.seq}@${subscription.topic}`]));
+    }
+    this.hub.engine.send(session, this.#frame.text);
+  }
+
+  /** The token ran out: `auth-error`, then the session ends (close 4401 on a WebSocket). */
+  expire(session: EngineSession): void {
+    this.#emit(session, "auth-error", { message: "Token expired", code: "authentication_error" });
+    this.hub.engine.send(session, encodeEnginePacket("message", encodeSioPacket({ type: SIO.DISCONNECT, nsp: "/" })));
+    this.hub.engine.close(session, 4401, "token expired");
+  }
+
+  /** What a closing session leaves for recovery, or null when there is nothing to resume. */
+  recoveryRecord(session: EngineSession): RecoveryRecord | null {
+    if (!session.principal || session.pid === null) return null;
+    const topics: Record<string, number> = {};
+    for (const [topic, subscription] of session.subscriptions) {
+      if (subscription.lastSeq < 0) return null; // not known after a hibernation: cannot resume exactly
+      topics[topic] = subscription.lastSeq;
+    }
+    return { principal: session.principal, topics };
+  }
+
+  async #handle(session: EngineSession, data: string): Promise<void> {
+    let packet: SioPacket;
+    try {
+      packet = decodeSioPacket(data);
+    } catch {
+      // Like socket.io: a packet that cannot be parsed ends the connection.
+      this.hub.engine.close(session, 1003, "malformed Socket.IO packet");
+      return;
+    }
+    switch (packet.type) {
+      case SIO.CONNECT:
+        if (packet.nsp !== "/") {
+          this.#send(session, { type: SIO.CONNECT_ERROR, nsp: packet.nsp, data: { message: "Invalid namespace" } });
+          return;
+        }
+        return this.#connect(session, packet.data as Record<string, unknown> | undefined);
+      case SIO.DISCONNECT:
+        if (packet.nsp === "/") this.#disconnect(session);
+        return;
+      case SIO.EVENT:
+        if (session.sioId === null || packet.nsp !== "/") return;
+        return this.#event(session, packet);
+      case SIO.BINARY_EVENT:
+      case SIO.BINARY_ACK:
+        if (session.sioId !== null) {
+          this.#error(
+            session,
+            "invalid_message",
+            "Binary attachments are not supported",
+            { issue: "binary" },
+            packet.id,
+          );
+        }
+        return;
+      default:
+        return; // ACKs from the client (we ask for none), CONNECT_ERROR
+    }
+  }
+
+  async #connect(session: EngineSession, auth: Record<string, unknown> | undefined): Promise<void> {
+    if (session.sioId !== null) {
+      this.#send(session, { type: SIO.CONNECT, nsp: "/", data: { sid: session.sioId, pid: session.pid } });
+      return;
+    }
+    let principal: Principal | null = null;
+    if (auth && typeof auth.token === "string") {
+      try {
+        principal = await this.#verify({ token: auth.token, userId: auth.userId });
+      } catch (error) {
+        const refusal =
+          error instanceof ProtocolError ? error : new ProtocolError("server_error", "Internal server error");
+        this.#send(session, {
+          type: SIO.CONNECT_ERROR,
+          nsp: "/",
+          data: { message: refusal.message, data: { code: refusal.code, ...(refusal.details ?? {}) } },
+        });
+        return;
+      }
+    }
+    const pid = typeof auth?.pid === "string" ? auth.pid : null;
+    const offset = typeof auth?.offset === "string" ? auth.offset : null;
+    const record = pid === null ? null : await this.hub.takeRecovery(pid).catch(() => null);
+    session.sioId = crypto.randomUUID();
+    session.pid = record && pid !== null ? pid : this.hub.newPid();
+    if (record && !principal) principal = record.principal;
+    if (principal) session.principal = principal;
+    this.hub.saveSession(session);
+    this.hub.principalChanged();
+    this.#send(session, { type: SIO.CONNECT, nsp: "/", data: { sid: session.sioId, pid: session.pid } });
+    if (record) await this.#recover(session, record, offset);
+    else if (session.principal) await this.#authenticated(session);
+  }
+
+  /** Resumes a previous session's rooms from just after what it was sent, missed events first. */
+  async #recover(session: EngineSession, record: RecoveryRecord, offset: string | null): Promise<void> {
+    const fromOffset = offset?.match(/^(\d+)@(.+)$/);
+    for (const [topic, lastSeq] of Object.entries(record.topics)) {
+      const since = fromOffset && fromOffset[2] === topic ? Math.max(lastSeq, Number(fromOffset[1])) : lastSeq;
+      const subscribed = await this.hub.index.subscribe(session, topic, null, since);
+      if (subscribed) this.#goLive(session, subscribed, true);
+    }
+  }
+
+  #disconnect(session: EngineSession): void {
+    for (const topic of [...session.subscriptions.keys()]) this.hub.index.unsubscribe(session, topic);
+    session.sioId = null;
+    session.principal = null;
+    this.hub.saveSession(session);
+  }
+
+  async #event(session: EngineSession, packet: SioPacket): Promise<void> {
+    const [name, ...args] = packet.data as [string | number, ...unknown[]];
+    const event = String(name);
+    const handler = Object.hasOwn(this.#handlers, event) ? this.#handlers[event] : undefined;
+    if (!handler) {
+      this.#error(
+        session,
+        "invalid_event",
+        `Event type "${event}" is unknown`,
+        { event, events: Object.keys(this.#handlers) },
+        packet.id,
+      );
+      return;
+    }
+    if (!session.principal && event !== "authenticate" && event !== "ping") {
+      this.#error(session, "authentication_error", "Authenticate first", { event }, packet.id);
+      return;
+    }
+    if (session.principal && accessEndsAt(session.principal) <= Date.now() && event !== "authenticate") {
+      this.expire(session);
+      return;
+    }
+    try {
+      const reply = await handler(session, args);
+      if (packet.id !== undefined)
+        this.#send(session, { type: SIO.ACK, nsp: "/", id: packet.id, data: [reply ?? null] });
+    } catch (error) {
+      const refusal =
+        error instanceof ProtocolError ? error : new ProtocolError("server_error", "Internal server error");
+      if (refusal.code === "server_error") console.error(`Socket.IO event ${event} failed`, error);
+      this.#error(session, refusal.code, refusal.message, { event, ...(refusal.details ?? {}) }, packet.id);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The QuantEnergx events. Each returns the payload of its confirmation, also given to an ack.
+
+  async #authenticate(session: EngineSession, payload: unknown): Promise<unknown> {
+    let principal: Principal;
+    try {
+      principal = await this.#verify(payload);
+    } catch (error) {
+      const refusal =
+        error instanceof ProtocolError ? error : new ProtocolError("server_error", "Internal server error");
+      const reply = { message: refusal.message, code: refusal.code };
+      this.#emit(session, "auth-error", reply);
+      return reply;
+    }
+    const wasAuthenticated = session.principal !== null;
+    if (wasAuthenticated && session.principal?.sub !== principal.sub) {
+      // Another user on the same connection: start clean rather than mix two users' rooms.
+      this.#disconnectRooms(session);
+    }
+    session.principal = principal;
+    this.hub.saveSession(session);
+    this.hub.principalChanged();
+    const reply = { message: "Authentication successful", userId: principal.sub };
+    this.#emit(session, "auth-success", reply);
+    await this.#authenticated(session);
+    return reply;
+  }
+
+  /** `{userId, token}`: the token verified like any other, and `userId` must be its `sub`. */
+  async #verify(payload: unknown): Promise<Principal> {
+    const parsed = v.safeParse(AuthenticateSchema, payload);
+    if (!parsed.success) {
+      throw new ProtocolError("authentication_error", "Invalid authentication data", {
+        details: { reason: "invalid_payload" },
+      });
+    }
+    const principal = await verifyToken(parsed.output.token, this.hub.authConfig());
+    if (principal.sub !== parsed.output.userId) {
+      throw new ProtocolError("authentication_error", "userId does not match the token", {
+        details: { reason: "subject_mismatch" },
+      });
+    }
+    return principal;
+  }
+
+  /** Every authenticated client receives system alerts. */
+  async #authenticated(session: EngineSession): Promise<void> {
+    const topic = topicName({ channel: SYSTEM_ALERTS_CHANNEL, key: null });
+    if (session.subscriptions.has(topic)) return;
+    const subscribed = await this.hub.index.subscribe(session, topic, null, null);
+    if (subscribed) this.hub.index.goLive(session, subscribed.subscription, subscribed.result.seq);
+  }
+
+  async #joinUserRoom(session: EngineSession, room: keyof typeof USER_ROOMS, payload: unknown): Promise<unknown> {
+    const userId = this.#ownUserId(session, payload);
+    const spec = USER_ROOMS[room];
+    const subscribed = await this.#subscribe(session, topicName({ channel: spec.channel, key: userId }));
+    if (subscribed) this.#goLive(session, subscribed, false);
+    const confirmations = {
+      trading: ["trading-joined", { room: spec.room(userId), message: `Joined trading room for user ${userId}` }],
+      orders: [
+        "orders-subscribed",
+        { userId, room: spec.room(userId), message: `Subscribed to order updates for user ${userId}` },
+      ],
+      compliance: [
+        "compliance-subscribed",
+        { userId, room: spec.room(userId), message: `Subscribed to compliance alerts for user ${userId}` },
+      ],
+    } as const;
+    const [event, reply] = confirmations[room];
+    this.#emit(session, event, reply);
+    return reply;
+  }
+
+  /** A user joins only their own rooms. */
+  #ownUserId(session: EngineSession, payload: unknown): string {
+    const parsed = v.safeParse(UserIdSchema, payload);
+    if (!parsed.success)
+      throw new ProtocolError("invalid_message", "Expected a user id string", {
+        details: { issue: "invalid_user_id" },
+      });
+    if (parsed.output !== session.principal?.sub) {
+      throw new ProtocolError("authorization_error", "You can only join your own rooms", {
+        details: { userId: parsed.output },
+      });
+    }
+    return parsed.output;
+  }
+
+  async #subscribeMarket(session: EngineSession, payload: unknown): Promise<unknown> {
+    const commodities = this.#commodities(payload);
+    for (const commodity of commodities) {
+      if (!canAccess(session.principal as Principal, "commodity", commodity)) {
+        throw new ProtocolError("authorization_error", "Insufficient permissions", {
+          details: { resource: `commodity:${commodity}` },
+        });
+      }
+    }
+    const pending: NonNullable<Subscribed>[] = [];
+    for (const commodity of commodities) {
+      const subscribed = await this.#subscribe(session, topicName({ channel: MARKET_CHANNEL, key: commodity }));
+      if (subscribed) pending.push(subscribed);
+    }
+    const reply = { commodities, message: `Subscribed to market data for: ${commodities.join(", ")}` };
+    this.#emit(session, "market-subscribed", reply);
+    // The latest tick of each commodity that has one follows the confirmation at once.
+    for (const subscribed of pending) this.#goLive(session, subscribed, true);
+    return reply;
+  }
+
+  async #unsubscribeMarket(session: EngineSession, payload: unknown): Promise<unknown> {
+    const commodities = this.#commodities(payload);
+    for (const commodity of commodities) {
+      this.hub.index.release(session, topicName({ channel: MARKET_CHANNEL, key: commodity }), "explicit");
+    }
+    const reply = { commodities, message: `Unsubscribed from market data for: ${commodities.join(", ")}` };
+    this.#emit(session, "market-unsubscribed", reply);
+    return reply;
+  }
+
+  #commodities(payload: unknown): string[] {
+    const parsed = v.safeParse(CommodityListSchema, payload);
+    if (!parsed.success) {
+      throw new ProtocolError(
+        "invalid_message",
+        `Expected an array of commodities: ${parsed.issues[0]?.message ?? "invalid"}`,
+        {
+          details: { issue: "invalid_commodities" },
+        },
+      );
+    }
+    return [...new Set(parsed.output)];
+  }
+
+  async #subscribe(session: EngineSession, topic: string): Promise<Subscribed> {
+    if (!session.subscriptions.has(topic) && session.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_SOCKET) {
+      throw new ProtocolError("invalid_message", "Too many subscriptions on this connection", {
+        details: { issue: "subscription_limit", limit: MAX_SUBSCRIPTIONS_PER_SOCKET },
+      });
+    }
+    if (session.subscriptions.get(topic)?.pending === null) return null; // already live: nothing to resend
+    return this.hub.index.subscribe(session, topic, null, null);
+  }
+
+  /** Sends the topic's initial events (latest state or replay), then what arrived meanwhile. */
+  #goLive(
+    session: EngineSession,
+    { result, subscription }: { result: AttachResult; subscription: LocalSubscription },
+    initial: boolean,
+  ): void {
+    if (initial) for (const event of result.events) this.emitTopicEvent(session, subscription, event);
+    this.hub.index.goLive(session, subscription, result.seq);
+  }
+
+  #disconnectRooms(session: EngineSession): void {
+    for (const topic of [...session.subscriptions.keys()]) this.hub.index.unsubscribe(session, topic);
+  }
+
+  #emit(session: EngineSession, event: string, payload: unknown): void {
+    this.hub.engine.send(session, encodeEnginePacket("message", encodeEvent(event, [payload])));
+  }
+
+  /** A refusal: in the ack when the client asked for one, else as an `error` event. */
+  #error(
+    session: EngineSession,
+    code: ErrorCode,
+    message: string,
+    details: Record<string, unknown>,
+    ackId?: number,
+  ): void {
+    const payload = { code, message, details };
+    if (ackId !== undefined)
+      this.hub.engine.send(session, encodeEnginePacket("message", encodeAck(ackId, [{ error: payload }])));
+    else this.#emit(session, "error", payload);
+  }
+
+  #send(session: EngineSession, packet: SioPacket): void {
+    this.hub.engine.send(session, encodeEnginePacket("message", encodeSioPacket(packet)));
+  }
+}
