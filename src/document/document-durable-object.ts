@@ -14,6 +14,7 @@ import * as Y from "yjs";
 import { accessEndsAt, hasScope, type Principal } from "../auth/principal";
 import type { Env } from "../env";
 import { PrincipalSchema } from "../hub/attachment";
+import { TokenBucket } from "../hub/rate-limiter";
 import { DOCUMENT_NAME_HEADER, PRINCIPAL_HEADER } from "../internal-headers";
 import { encodeServerEvent } from "../protocol/equihome/codec";
 import {
@@ -30,7 +31,10 @@ import {
   DOCUMENT_COMPACT_UPDATES,
   DOCUMENT_IDLE_COMPACT_MS,
   MAX_AWARENESS_CLIENTS_PER_CONNECTION,
+  MAX_RATE_REFUSALS,
   MAX_YJS_FRAME_BYTES,
+  MESSAGE_BURST,
+  MESSAGES_PER_SECOND,
 } from "../protocol/limits";
 import { type EventAck, topicName } from "../protocol/topics";
 import {
@@ -47,7 +51,7 @@ import {
 } from "../protocol/yjs/frames";
 import { safeJson } from "../storage/sql";
 import type { NewEvent } from "../topic/topic-store";
-import { changedLeaves, checkPathFree, documentJson, type LeafChange, rootMap, setPath } from "./doc-model";
+import { changedLeaves, documentJson, type LeafChange, rootMap, setPath } from "./doc-model";
 import { DocumentStore, type JsonEditor } from "./document-store";
 import { Presence } from "./presence";
 
@@ -90,6 +94,8 @@ interface YjsConnection {
   canEdit: boolean;
   /** Owned awareness clients as last written to the attachment. */
   awareness: Map<number, number>;
+  bucket: TokenBucket;
+  rateRefusals: number;
 }
 
 /** How a transaction came to be, so its update can be attributed and acknowledged. */
@@ -106,7 +112,9 @@ export class DocumentDurableObject extends DurableObject<Env> {
   /** The outbox row written by the last update, read right after a synchronous edit. */
   #lastOutboxId: number | null = null;
   #outboxRun: Promise<Map<number, number[]>> | null = null;
+  /** Seqs of published outbox rows that an edit is waiting for, by row id. */
   #published = new Map<number, number[]>();
+  #waiting = new Set<number>();
   /** Size of the update log since the last snapshot, kept in memory to decide compaction. */
   #log: { count: number; bytes: number };
   /** When the alarm is set for, as far as this instance knows. */
@@ -133,13 +141,7 @@ export class DocumentDurableObject extends DurableObject<Env> {
         continue;
       }
       const { id, principal, awareness } = attachment.output;
-      this.#connections.set(ws, {
-        id,
-        ws,
-        principal,
-        canEdit: hasScope(principal, "edit"),
-        awareness: new Map(awareness),
-      });
+      this.#connections.set(ws, this.#newConnection(id, ws, principal, new Map(awareness)));
     }
   }
 
@@ -178,8 +180,14 @@ export class DocumentDurableObject extends DurableObject<Env> {
     this.#remember(resource);
     const now = Date.now();
     if (edit.eventId !== undefined) {
-      const seq = this.#store.editSeq(edit.eventId, now);
-      if (seq !== null) return { seq, duplicate: true };
+      const prior = this.#store.editRecord(edit.eventId, now);
+      if (prior !== null) {
+        // Applied before (perhaps its publish failed): never apply twice; finish publishing.
+        if (prior.seq < 0) await this.#publishUpTo(prior.outboxId);
+        const seq = this.#store.editRecord(edit.eventId, now)?.seq ?? -1;
+        if (seq < 0) throw new Error("the edit is stored but its event is not published yet; retry");
+        return { seq, duplicate: true };
+      }
     }
     try {
       const segments = parsePath(edit.path);
@@ -194,23 +202,29 @@ export class DocumentDurableObject extends DurableObject<Env> {
     }
     const outboxId = this.#lastOutboxId;
     if (outboxId === null) throw new Error("an edit produced no update");
-    const seqs = await this.#publishUpTo(outboxId);
-    const seq = seqs[0];
-    if (seq === undefined) throw new Error("an edit produced no event");
-    if (edit.eventId !== undefined) this.#store.rememberEdit(edit.eventId, seq, now);
+    if (edit.eventId !== undefined) this.#store.rememberEdit(edit.eventId, outboxId, now);
+    const seq = (await this.#publishUpTo(outboxId))[0] ?? this.#store.publishedSeq(outboxId);
+    if (seq === undefined || seq === null) throw new Error("an edit produced no event");
     return { seq };
   }
 
-  /** Why an edit at `path` would be refused now (null: it would apply). Ingest checks a batch first. */
-  async check(resource: ResourceRef, path: string): Promise<string | null> {
+  /**
+   * Why each of these edits, applied in order, would be refused now (null: it would apply). Ingest
+   * checks a batch on a scratch copy first, so one impossible edit refuses the batch whole.
+   */
+  async check(resource: ResourceRef, edits: { path: string; value: unknown }[]): Promise<(string | null)[]> {
     this.#remember(resource);
-    try {
-      checkPathFree(this.#doc, parsePath(path));
-      return null;
-    } catch (error) {
-      if (!(error instanceof ProtocolError)) throw error;
-      return String(error.details?.issue ?? error.message);
-    }
+    const scratch = new Y.Doc();
+    Y.applyUpdate(scratch, Y.encodeStateAsUpdate(this.#doc));
+    return edits.map(({ path, value }) => {
+      try {
+        setPath(scratch, parsePath(path), value, null);
+        return null;
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error;
+        return String(error.details?.issue ?? error.message);
+      }
+    });
   }
 
   /** The document as JSON, and whether it was ever written. */
@@ -248,13 +262,7 @@ export class DocumentDurableObject extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    const connection: YjsConnection = {
-      id: crypto.randomUUID(),
-      ws: server,
-      principal: principal.output,
-      canEdit: hasScope(principal.output, "edit"),
-      awareness: new Map(),
-    };
+    const connection = this.#newConnection(crypto.randomUUID(), server, principal.output, new Map());
     this.#connections.set(server, connection);
     this.#writeAttachment(connection);
     server.send(encodeSyncStep1(Y.encodeStateVector(this.#doc)));
@@ -283,11 +291,23 @@ export class DocumentDurableObject extends DurableObject<Env> {
       this.#closeConnection(connection, CLOSE_CODES.message_too_big, "frame too large");
       return;
     }
+    if (!connection.bucket.take(Date.now())) {
+      connection.rateRefusals += 1;
+      if (connection.rateRefusals > MAX_RATE_REFUSALS) {
+        this.#closeConnection(connection, CLOSE_CODES.policy_violation, "message rate limit exceeded");
+      }
+      return; // y-websocket has no error message: a dropped frame is resent by the next sync
+    }
+    connection.rateRefusals = 0;
     try {
       this.#handleYjs(connection, new Uint8Array(message));
     } catch (error) {
-      if (!(error instanceof YjsFrameError)) console.error("y-websocket message failed", error);
-      this.#closeConnection(connection, CLOSE_CODES.unsupported_data, "malformed message");
+      if (error instanceof YjsFrameError) {
+        this.#closeConnection(connection, CLOSE_CODES.unsupported_data, "malformed message");
+        return;
+      }
+      console.error("y-websocket message failed", error);
+      this.#closeConnection(connection, CLOSE_CODES.internal_error, "server error; reconnect");
     }
   }
 
@@ -316,6 +336,12 @@ export class DocumentDurableObject extends DurableObject<Env> {
     this.#planAlarm(this.#store.hasOutbox());
   }
 
+  #newConnection(id: string, ws: WebSocket, principal: Principal, awareness: Map<number, number>): YjsConnection {
+    const canEdit = hasScope(principal, "edit");
+    const bucket = new TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST, Date.now());
+    return { id, ws, principal, canEdit, awareness, bucket, rateRefusals: 0 };
+  }
+
   #handleYjs(connection: YjsConnection, frame: Uint8Array): void {
     const message = decodeYjsMessage(frame);
     switch (message.type) {
@@ -331,12 +357,18 @@ export class DocumentDurableObject extends DurableObject<Env> {
       }
       case "sync-step2":
       case "update": {
-        if (!isValidUpdate(message.update)) throw new YjsFrameError("malformed update");
+        const decoded = decodeUpdate(message.update);
         if (!connection.canEdit) {
-          // Read-only: its changes are refused (an empty sync answer is not a change).
-          if (!isEmptyUpdate(message.update)) {
+          // Read-only: its changes are refused. Its sync answer always carries its whole delete
+          // set, so only an update message that changes something is told so.
+          if (message.type === "update" && (decoded.structs.length > 0 || decoded.ds.clients.size > 0)) {
             connection.ws.send(encodePermissionDenied("read-only: this token has no edit scope"));
           }
+          return;
+        }
+        const key = forbiddenKey(decoded);
+        if (key !== null) {
+          connection.ws.send(encodePermissionDenied(`refused: the key "${key.slice(0, 64)}" is not allowed`));
           return;
         }
         Y.applyUpdate(this.#doc, message.update, { kind: "yjs", connection } satisfies EditOrigin);
@@ -344,7 +376,9 @@ export class DocumentDurableObject extends DurableObject<Env> {
       }
       case "awareness": {
         const accepted = this.#presence.apply(connection.id, decodeAwarenessUpdate(message.update));
-        if (accepted.length > 0) this.#broadcast(encodeAwareness(encodeAwarenessUpdate(accepted)), connection);
+        // To everyone, the sender included, as y-websocket servers do: a lone client hears its
+        // own renewals, which keeps its 30 s silence watchdog from reconnecting.
+        if (accepted.length > 0) this.#broadcast(encodeAwareness(encodeAwarenessUpdate(accepted)), null);
         this.#rememberAwareness(connection);
         return;
       }
@@ -461,23 +495,29 @@ export class DocumentDurableObject extends DurableObject<Env> {
    * published; returns the seqs of that row. Rows stay until the topic has stored them.
    */
   async #publishUpTo(upTo: number): Promise<number[]> {
-    for (;;) {
-      const done = this.#published.get(upTo);
-      if (done) {
+    const waits = Number.isFinite(upTo);
+    if (waits) this.#waiting.add(upTo);
+    try {
+      for (;;) {
+        const done = this.#published.get(upTo);
+        if (done) return done;
+        if (this.#outboxRun) {
+          await this.#outboxRun;
+          continue;
+        }
+        const pending = this.#store.outbox();
+        if (pending.length === 0 || (pending[0]?.id ?? 0) > upTo) return [];
+        this.#outboxRun = this.#drainOutbox(pending);
+        try {
+          await this.#outboxRun;
+        } finally {
+          this.#outboxRun = null;
+        }
+      }
+    } finally {
+      if (waits) {
+        this.#waiting.delete(upTo);
         this.#published.delete(upTo);
-        return done;
-      }
-      if (this.#outboxRun) {
-        await this.#outboxRun;
-        continue;
-      }
-      const pending = this.#store.outbox();
-      if (pending.length === 0 || (pending[0]?.id ?? 0) > upTo) return [];
-      this.#outboxRun = this.#drainOutbox(pending);
-      try {
-        await this.#outboxRun;
-      } finally {
-        this.#outboxRun = null;
       }
     }
   }
@@ -489,14 +529,10 @@ export class DocumentDurableObject extends DurableObject<Env> {
     const stub = this.env.TOPIC.getByName(topic);
     for (const entry of entries) {
       const results = await stub.publish(topic, JSON.parse(entry.events) as NewEvent[]);
-      this.#store.removeOutbox(entry.id);
-      this.#published.set(
-        entry.id,
-        results.map((result) => result.seq),
-      );
+      const seqs = results.map((result) => result.seq);
+      this.#store.removeOutbox(entry.id, seqs[0] ?? null);
+      if (this.#waiting.has(entry.id)) this.#published.set(entry.id, seqs);
     }
-    // Only waiters read this map; drop what nobody waits for so it stays small.
-    if (this.#published.size > 100) this.#published.clear();
     return this.#published;
   }
 
@@ -566,16 +602,25 @@ function parseDocumentName(name: string): ResourceRef | null {
   return { resource_type: type as EditableResourceType, resource_id: id };
 }
 
-function isValidUpdate(update: Uint8Array): boolean {
+/** Decodes an update to check it before it touches the document. */
+function decodeUpdate(update: Uint8Array): ReturnType<typeof Y.decodeUpdate> {
   try {
-    Y.decodeUpdate(update);
-    return true;
-  } catch {
-    return false;
+    return Y.decodeUpdate(update);
+  } catch (cause) {
+    throw new YjsFrameError("malformed update", { cause });
   }
 }
 
-function isEmptyUpdate(update: Uint8Array): boolean {
-  const { structs, ds } = Y.decodeUpdate(update);
-  return structs.length === 0 && ds.clients.size === 0;
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/**
+ * A map key a Yjs client may not write: one that would vanish or pollute in the JSON form of
+ * the document, or is absurdly long. (Keys outside the JSON path grammar are otherwise allowed.)
+ */
+function forbiddenKey({ structs }: ReturnType<typeof Y.decodeUpdate>): string | null {
+  for (const struct of structs) {
+    const key = struct instanceof Y.Item ? struct.parentSub : null;
+    if (key !== null && (FORBIDDEN_KEYS.has(key) || key.length > 256)) return key;
+  }
+  return null;
 }

@@ -5,6 +5,7 @@
  * ids of ingested edits, for deduplication.
  */
 import { DEDUPE_WINDOW_MS, SNAPSHOT_CHUNK_BYTES } from "../protocol/limits";
+import { addColumnIfMissing } from "../storage/sql";
 
 export interface JsonEditor {
   socket: string;
@@ -36,6 +37,7 @@ export class DocumentStore {
     this.#storage = storage;
     this.#sql = storage.sql;
     this.#sql.exec(SCHEMA);
+    addColumnIfMissing(this.#sql, "edit_ids", "outbox_id INTEGER");
   }
 
   name(): string | null {
@@ -110,8 +112,20 @@ export class DocumentStore {
       .toArray();
   }
 
-  removeOutbox(id: number): void {
-    this.#sql.exec("DELETE FROM outbox WHERE id = ?", id);
+  /** A published row goes; the ingested edit it carried (if any) learns its seq. */
+  removeOutbox(id: number, seq: number | null): void {
+    this.#storage.transactionSync(() => {
+      this.#sql.exec("DELETE FROM outbox WHERE id = ?", id);
+      if (seq !== null) this.#sql.exec("UPDATE edit_ids SET seq = ? WHERE outbox_id = ?", seq, id);
+    });
+  }
+
+  /** The seq an ingested edit's row was published with, if it was. */
+  publishedSeq(outboxId: number): number | null {
+    const row = this.#sql
+      .exec<{ seq: number }>("SELECT seq FROM edit_ids WHERE outbox_id = ? AND seq >= 0", outboxId)
+      .toArray()[0];
+    return row?.seq ?? null;
   }
 
   editors(): JsonEditor[] {
@@ -134,16 +148,24 @@ export class DocumentStore {
     return this.#sql.exec("DELETE FROM json_editors WHERE socket = ?", socket).rowsWritten > 0;
   }
 
-  /** The seq an ingested edit with this id got, if it was accepted within the dedupe window. */
-  editSeq(id: string, now: number): number | null {
+  /**
+   * An ingested edit accepted within the dedupe window: its outbox row, and its seq once
+   * published (-1 until then).
+   */
+  editRecord(id: string, now: number): { seq: number; outboxId: number } | null {
     const row = this.#sql
-      .exec<{ seq: number }>("SELECT seq FROM edit_ids WHERE id = ? AND at > ?", id, now - DEDUPE_WINDOW_MS)
+      .exec<{ seq: number; outbox_id: number | null }>(
+        "SELECT seq, outbox_id FROM edit_ids WHERE id = ? AND at > ?",
+        id,
+        now - DEDUPE_WINDOW_MS,
+      )
       .toArray()[0];
-    return row?.seq ?? null;
+    return row ? { seq: row.seq, outboxId: row.outbox_id ?? -1 } : null;
   }
 
-  rememberEdit(id: string, seq: number, now: number): void {
-    this.#sql.exec("INSERT OR REPLACE INTO edit_ids (id, seq, at) VALUES (?, ?, ?)", id, seq, now);
+  /** Remembers an ingested edit as soon as it is applied, before its event is published. */
+  rememberEdit(id: string, outboxId: number, now: number): void {
+    this.#sql.exec("INSERT OR REPLACE INTO edit_ids (id, seq, at, outbox_id) VALUES (?, -1, ?, ?)", id, now, outboxId);
     this.#sql.exec("DELETE FROM edit_ids WHERE at <= ?", now - DEDUPE_WINDOW_MS);
   }
 

@@ -314,8 +314,19 @@ export class EquihomeProtocol {
       try {
         authorize(principal, { channel, key: key.key });
       } catch {
+        const subscription = socket.subscriptions.get(topic);
+        const ref = subscription?.reasons.editing ? resourceOfTopic(topic) : null;
         this.hub.index.unsubscribe(socket, topic);
-        send(socket, encodeServerEvent({ event: "unsubscribed", data: { ...echo, reason: "authorization_error" } }));
+        if (ref) {
+          await this.hub
+            .document(documentName(ref))
+            .leave(ref, socket.id)
+            .catch((error) => console.warn("leave after a narrowed token failed", error));
+          send(socket, encodeServerEvent({ event: "editing_ended", data: { ...ref, reason: "authorization_error" } }));
+        }
+        if (subscription?.reasons.explicit) {
+          send(socket, encodeServerEvent({ event: "unsubscribed", data: { ...echo, reason: "authorization_error" } }));
+        }
       }
     }
   }

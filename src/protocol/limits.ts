@@ -56,5 +56,5 @@ export const DOCUMENT_COMPACT_UPDATES = 500;
 export const DOCUMENT_COMPACT_BYTES = 1024 * 1024;
 /** Bytes per snapshot row (SQLite rows in a Durable Object hold at most 2 MB). */
 export const SNAPSHOT_CHUNK_BYTES = 512 * 1024;
-/** How long after the last edit an idle document compacts its log (alarm). */
+/** How long after the first edit since the last compaction a document compacts its log (alarm). */
 export const DOCUMENT_IDLE_COMPACT_MS = 30_000;

@@ -118,12 +118,22 @@ async function checkEdits(env: Env, events: IngestEvent[], documents: Map<string
   const errors: { index: number; event: string; issues: { path: string; message: string }[] }[] = [];
   await Promise.all(
     [...documents].map(async ([name, indices]) => {
-      const stub = env.DOCUMENT.getByName(name);
-      for (const index of indices) {
-        const { event, data, route } = events[index] as IngestEvent;
-        const problem = await stub.check(route.document as ResourceRef, (data as { path: string }).path);
-        if (problem !== null) errors.push({ index, event, issues: [{ path: "data.path", message: problem }] });
-      }
+      const first = events[indices[0] as number] as IngestEvent;
+      const edits = indices.map((index) => {
+        const { path, value } = (events[index] as IngestEvent).data as { path: string; value: unknown };
+        return { path, value };
+      });
+      const problems = await env.DOCUMENT.getByName(name).check(first.route.document as ResourceRef, edits);
+      problems.forEach((problem, position) => {
+        const index = indices[position] as number;
+        if (problem !== null) {
+          errors.push({
+            index,
+            event: (events[index] as IngestEvent).event,
+            issues: [{ path: "data.path", message: problem }],
+          });
+        }
+      });
     }),
   );
   if (errors.length > 0) {

@@ -310,6 +310,22 @@ describe("the shared document from y-websocket clients", () => {
     c.close();
   });
 
+  it("refuses a Yjs update that writes a key which would vanish or pollute in JSON, and echoes presence", async () => {
+    const fund = unique("fund");
+    const writer = await connectYjs(`fund/${fund}`, await editor("wendy"));
+    await writer.until(() => writer.synced, "sync");
+    writer.doc.getMap("data").set("ok", 1);
+    writer.doc.getMap("data").set("__proto__", { polluted: true });
+    await writer.until(() => writer.denied.length > 0, "permission denied");
+    // A lone client hears its own presence back, which keeps y-websocket's watchdog quiet.
+    writer.setPresence({ user: "wendy" });
+    await writer.until(() => writer.awareness.has(writer.doc.clientID), "own presence echoed");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const server = ((await (await readDocument(fund)).json()) as { document: unknown }).document;
+    expect(server).toEqual({ ok: 1 });
+    writer.close();
+  });
+
   it("refuses malformed binary, text frames, bad tokens and foreign resources with close codes", async () => {
     const fund = unique("fund");
     const writer = await connectYjs(`fund/${fund}`, await editor("wendy"));
@@ -386,6 +402,18 @@ describe("edits from ingest and the document as JSON", () => {
     });
     const body = (await (await readDocument(fund)).json()) as { document: unknown };
     expect(body.document).toEqual({ a: 1 });
+  });
+
+  it("checks a batch's edits in order: a value and a path through it in one batch is refused whole", async () => {
+    const fund = unique("fund");
+    const edit = (path: string, value: unknown) => ({
+      event: "resource_updated",
+      data: { resource_type: "fund", resource_id: fund, path, value, updated_by: "e" },
+    });
+    const response = await ingest([edit("a", 1), edit("a.b", 2)]);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: { details: { errors: [{ index: 1 }] } } });
+    expect((await readDocument(fund)).status).toBe(404);
   });
 
   it("GET /v1/resources: the document to an allowed reader; 401, 403 and 404 otherwise", async () => {
