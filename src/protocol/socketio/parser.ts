@@ -102,6 +102,7 @@ function validate(packet: SioPacket): void {
 
 export function encodeSioPacket(packet: SioPacket): string {
   let text = String(packet.type);
+  if (packet.type === SIO.BINARY_EVENT || packet.type === SIO.BINARY_ACK) text += `${packet.attachments ?? 0}-`;
   if (packet.nsp !== "/") text += `${packet.nsp},`;
   if (packet.id !== undefined) text += String(packet.id);
   if (packet.data !== undefined) text += JSON.stringify(packet.data);
