@@ -615,12 +615,14 @@ const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
 /**
  * A map key a Yjs client may not write: one that would vanish or pollute in the JSON form of
- * the document, or is absurdly long. (Keys outside the JSON path grammar are otherwise allowed.)
+ * the document, one with a "." (paths join keys with dots), or an absurdly long one. Keys outside
+ * the JSON path grammar are otherwise allowed.
  */
 function forbiddenKey({ structs }: ReturnType<typeof Y.decodeUpdate>): string | null {
   for (const struct of structs) {
     const key = struct instanceof Y.Item ? struct.parentSub : null;
-    if (key !== null && (FORBIDDEN_KEYS.has(key) || key.length > 256)) return key;
+    // A "." would make `a.b` mean two different places in resource_updated paths.
+    if (key !== null && (FORBIDDEN_KEYS.has(key) || key.includes(".") || key.length > 256)) return key;
   }
   return null;
 }
