@@ -156,8 +156,9 @@ export class EngineIo {
     session.closed = true;
     this.#sessions.delete(session.sid);
     if (session.poll) {
+      // What was queued (say, the reason for the close) goes out with the close packet.
       clearTimeout(session.poll.timer);
-      session.poll.resolve(encodeEnginePacket("close"));
+      session.poll.resolve(encodePayload([...session.outbox.splice(0), encodeEnginePacket("close")]));
       session.poll = null;
     }
     for (const ws of [session.ws, session.probe]) {

@@ -182,7 +182,7 @@ export class SocketIoProtocol {
     const record = pid === null ? null : await this.hub.takeRecovery(pid).catch(() => null);
     session.sioId = crypto.randomUUID();
     session.pid = record && pid !== null ? pid : this.hub.newPid();
-    if (record && !principal) principal = record.principal;
+    if (record && !principal && accessEndsAt(record.principal) > Date.now()) principal = record.principal;
     if (principal) session.principal = principal;
     this.hub.saveSession(session);
     this.hub.principalChanged();
