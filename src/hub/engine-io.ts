@@ -23,6 +23,7 @@ import {
   encodePayload,
 } from "../protocol/socketio/engine";
 import { TokenBucket } from "./rate-limiter";
+import type { RecoveryLog } from "./recovery-log";
 import type { LocalSubscription, SubscriberSocket } from "./subscriptions";
 
 /** The server's ping period; socket.io's default, as the contract asks. */
@@ -55,6 +56,8 @@ export interface EngineSession extends SubscriberSocket {
   principal: Principal | null;
   /** Connection-state-recovery id, sent to the client in CONNECT. */
   pid: string | null;
+  /** Offsets of the room events sent, for recovery; null when recovery is off or lost (a wake). */
+  recovery: RecoveryLog | null;
   bucket: TokenBucket;
   rateRefusals: number;
   inbox: Promise<void>;
@@ -216,6 +219,7 @@ export class EngineIo {
       sioId: null,
       principal: null,
       pid: null,
+      recovery: null,
       bucket: new TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST, now),
       rateRefusals: 0,
       inbox: Promise.resolve(),

@@ -131,6 +131,8 @@ export class HubDurableObject extends DurableObject<Env> {
         sioId: attachment.sioId,
         principal: attachment.principal,
         pid: attachment.pid,
+        // What was sent before the hibernation is not known: this session cannot be resumed.
+        recovery: null,
         bucket: new TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST, now),
         rateRefusals: 0,
         inbox: Promise.resolve(),

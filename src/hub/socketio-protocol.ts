@@ -29,13 +29,14 @@ import { type TopicEvent, topicName } from "../protocol/topics";
 import type { AttachResult } from "../topic/topic-durable-object";
 import type { EngineIo, EngineSession } from "./engine-io";
 import type { HubSocket } from "./hub-socket";
+import { emptyRecoveryLog, noteJoin, noteSent, type RecoveryLog, resumePoints } from "./recovery-log";
 import type { LocalSubscription, Subscribed, SubscriptionIndex } from "./subscriptions";
 
-/** What recovery needs to resume a session elsewhere: who, and how far each room was sent. */
+/** What recovery needs to resume a session elsewhere: who, its rooms, and what it was sent. */
 export interface RecoveryRecord {
   principal: Principal;
-  /** topic → the last seq the client was sent. */
-  topics: Record<string, number>;
+  rooms: string[];
+  log: RecoveryLog;
 }
 
 /** What the Socket.IO layer needs from its hub. */
@@ -89,15 +90,21 @@ export class SocketIoProtocol {
       .catch((error) => console.error("unhandled failure in a Socket.IO message", error));
   }
 
-  /** Sends one topic event to a Socket.IO session as `42["event", data]`. */
+  /**
+   * Sends one topic event to a Socket.IO session as `42["event", data, "<offset>"]`: the offset
+   * (with recovery on) is what the client sends back to resume. The event part is encoded once
+   * per hub, the offset appended per session.
+   */
   emitTopicEvent(session: EngineSession, subscription: LocalSubscription, event: TopicEvent): void {
     if (this.#frame.seq !== event.seq || this.#frame.topic !== subscription.topic) {
       const { event: name, data } = JSON.parse(event.frame) as { event: string; data: unknown };
-      // With recovery on, the last argument is the offset the client sends back when it reconnects.
-      this.#frame = { seq: event.seq, topic: subscription.topic, text: "" };
-      this.#frame.text = encodeEnginePacket("message", encodeEvent(name, [data, `${event.seq}@${subscription.topic}`]));
+      const whole = encodeEnginePacket("message", encodeEvent(name, [data]));
+      this.#frame = { seq: event.seq, topic: subscription.topic, text: whole.slice(0, -1) };
     }
-    this.hub.engine.send(session, this.#frame.text);
+    const text = session.recovery
+      ? `${this.#frame.text},"${noteSent(session.recovery, subscription.topic, event.seq)}"]`
+      : `${this.#frame.text}]`;
+    this.hub.engine.send(session, text);
   }
 
   /** The token ran out: `auth-error`, then the session ends (close 4401 on a WebSocket). */
@@ -109,13 +116,8 @@ export class SocketIoProtocol {
 
   /** What a closing session leaves for recovery, or null when there is nothing to resume. */
   recoveryRecord(session: EngineSession): RecoveryRecord | null {
-    if (!session.principal || session.pid === null) return null;
-    const topics: Record<string, number> = {};
-    for (const [topic, subscription] of session.subscriptions) {
-      if (subscription.lastSeq < 0) return null; // not known after a hibernation: cannot resume exactly
-      topics[topic] = subscription.lastSeq;
-    }
-    return { principal: session.principal, topics };
+    if (!session.principal || session.pid === null || !session.recovery) return null;
+    return { principal: session.principal, rooms: [...session.subscriptions.keys()], log: session.recovery };
   }
 
   async #handle(session: EngineSession, data: string): Promise<void> {
@@ -177,27 +179,36 @@ export class SocketIoProtocol {
         return;
       }
     }
-    const pid = typeof auth?.pid === "string" ? auth.pid : null;
-    const offset = typeof auth?.offset === "string" ? auth.offset : null;
+    // `{recovery: false}` turns offsets off for clients whose handlers take exactly one argument.
+    const recovery = auth?.recovery !== false;
+    const pid = recovery && typeof auth?.pid === "string" ? auth.pid : null;
+    const offset = typeof auth?.offset === "string" && /^\d{1,15}$/.test(auth.offset) ? Number(auth.offset) : null;
     const record = pid === null ? null : await this.hub.takeRecovery(pid).catch(() => null);
+    const resume =
+      record && accessEndsAt(record.principal) > Date.now() && (!principal || principal.sub === record.principal.sub)
+        ? resumePoints(record.log, record.rooms, offset)
+        : null;
     session.sioId = crypto.randomUUID();
-    session.pid = record && pid !== null ? pid : this.hub.newPid();
-    if (record && !principal && accessEndsAt(record.principal) > Date.now()) principal = record.principal;
+    session.pid = !recovery ? null : resume && pid !== null ? pid : this.hub.newPid();
+    session.recovery = !recovery ? null : resume && record ? emptyRecoveryLog(record.log.next) : emptyRecoveryLog();
+    if (resume && record && !principal) principal = record.principal;
     if (principal) session.principal = principal;
     this.hub.saveSession(session);
     this.hub.principalChanged();
-    this.#send(session, { type: SIO.CONNECT, nsp: "/", data: { sid: session.sioId, pid: session.pid } });
-    if (record) await this.#recover(session, record, offset);
+    const reply = session.pid === null ? { sid: session.sioId } : { sid: session.sioId, pid: session.pid };
+    this.#send(session, { type: SIO.CONNECT, nsp: "/", data: reply });
+    if (resume) await this.#recover(session, resume);
     else if (session.principal) await this.#authenticated(session);
   }
 
-  /** Resumes a previous session's rooms from just after what it was sent, missed events first. */
-  async #recover(session: EngineSession, record: RecoveryRecord, offset: string | null): Promise<void> {
-    const fromOffset = offset?.match(/^(\d+)@(.+)$/);
-    for (const [topic, lastSeq] of Object.entries(record.topics)) {
-      const since = fromOffset && fromOffset[2] === topic ? Math.max(lastSeq, Number(fromOffset[1])) : lastSeq;
+  /** Resumes a previous session's rooms from right after what the client received, missed events first. */
+  async #recover(session: EngineSession, resume: Record<string, number>): Promise<void> {
+    for (const [topic, since] of Object.entries(resume)) {
       const subscribed = await this.hub.index.subscribe(session, topic, null, since);
-      if (subscribed) this.#goLive(session, subscribed, true);
+      if (!subscribed) continue;
+      if (session.recovery) session.recovery.baseline[topic] = since;
+      for (const event of subscribed.result.events) this.emitTopicEvent(session, subscribed.subscription, event);
+      this.hub.index.goLive(session, subscribed.subscription, subscribed.result.seq);
     }
   }
 
@@ -292,7 +303,7 @@ export class SocketIoProtocol {
     const topic = topicName({ channel: SYSTEM_ALERTS_CHANNEL, key: null });
     if (session.subscriptions.has(topic)) return;
     const subscribed = await this.hub.index.subscribe(session, topic, null, null);
-    if (subscribed) this.hub.index.goLive(session, subscribed.subscription, subscribed.result.seq);
+    if (subscribed) this.#goLive(session, subscribed, false);
   }
 
   async #joinUserRoom(session: EngineSession, room: keyof typeof USER_ROOMS, payload: unknown): Promise<unknown> {
@@ -392,7 +403,16 @@ export class SocketIoProtocol {
     { result, subscription }: { result: AttachResult; subscription: LocalSubscription },
     initial: boolean,
   ): void {
-    if (initial) for (const event of result.events) this.emitTopicEvent(session, subscription, event);
+    const initialEvents = initial ? result.events : [];
+    if (session.recovery) {
+      noteJoin(
+        session.recovery,
+        subscription.topic,
+        result.seq,
+        initialEvents.map((event) => event.seq),
+      );
+    }
+    for (const event of initialEvents) this.emitTopicEvent(session, subscription, event);
     this.hub.index.goLive(session, subscription, result.seq);
   }
 
