@@ -5,21 +5,12 @@
  * (summaries, zones, market conditions) are records of the value types the seed shows.
  */
 import * as v from "valibot";
-import { MAX_TEXT_LENGTH } from "../limits";
+import { FiniteNumber, PlainObject, ShortText, Text, Timestamp } from "../schemas";
 import { IdSchema } from "./codec";
 import { checkValue, EDITABLE_RESOURCES, parsePath } from "./editing";
 
-const Text = v.pipe(v.string(), v.maxLength(MAX_TEXT_LENGTH));
-const ShortText = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
-const Timestamp = v.pipe(v.string(), v.isoTimestamp("must be an ISO 8601 timestamp"));
 const Percent = v.pipe(v.number(), v.minValue(0), v.maxValue(100));
-const FiniteNumber = v.pipe(v.number(), v.finite());
 const MetricName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be a metric name"));
-/** valibot's record() also takes arrays; the seed's maps are objects. */
-const PlainObject = v.custom<Record<string, unknown>>(
-  (input) => typeof input === "object" && input !== null && !Array.isArray(input),
-  "must be an object",
-);
 const Summary = v.pipe(
   PlainObject,
   v.record(MetricName, v.nullable(FiniteNumber)),

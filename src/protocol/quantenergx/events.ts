@@ -4,6 +4,7 @@
  */
 import * as v from "valibot";
 import { MAX_TEXT_LENGTH } from "../limits";
+import { FiniteNumber, NonNegative, PlainObject, ShortText, Text, Timestamp } from "../schemas";
 
 export const MAX_COMMODITIES_PER_REQUEST = 50;
 
@@ -32,16 +33,9 @@ export const SYSTEM_ALERTS_CHANNEL = "system_alerts";
 // ---------------------------------------------------------------------------------------------
 // Server events, as posted to /v1/ingest and received by clients
 
-const Text = v.pipe(v.string(), v.maxLength(MAX_TEXT_LENGTH));
-const Short = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
 const Id = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
-const Timestamp = v.pipe(v.string(), v.isoTimestamp("must be an ISO 8601 timestamp"));
-const Num = v.pipe(v.number(), v.finite());
-const NonNegative = v.pipe(v.number(), v.finite(), v.minValue(0));
-const PlainObject = v.custom<Record<string, unknown>>(
-  (input) => typeof input === "object" && input !== null && !Array.isArray(input),
-  "must be an object",
-);
+const Short = ShortText;
+const Num = FiniteNumber;
 
 export const MarketUpdate = v.strictObject({
   type: v.literal("MARKET_UPDATE"),
