@@ -9,6 +9,7 @@
  * sessions survive hibernation through their attachment.
  */
 import type { Principal } from "../auth/principal";
+import { exceedsBytes } from "../protocol/equihome/codec";
 import { CLOSE_CODES } from "../protocol/errors";
 import { MAX_FRAME_BYTES, MESSAGE_BURST, MESSAGES_PER_SECOND } from "../protocol/limits";
 import {
@@ -34,6 +35,14 @@ export const PING_TIMEOUT_MS = 20_000;
 export const MAX_PAYLOAD_BYTES = MAX_FRAME_BYTES;
 /** A long-poll GET is answered with a noop after this long, so no request hangs forever. */
 const POLL_HOLD_MS = PING_INTERVAL_MS + 5_000;
+/**
+ * During an upgrade a poll is released after this long: the client waits for its last poll to
+ * end before it sends `5`, so a poll started after the probe's noop must not be held (engine.io
+ * repeats noops every 100 ms for the same reason).
+ */
+const UPGRADE_POLL_HOLD_MS = 100;
+/** How long the last packets of a polling session closed between polls wait for its next poll. */
+const CLOSED_POLL_KEEP_MS = 10_000;
 
 export interface EngineSession extends SubscriberSocket {
   protocol: "sio";
@@ -79,6 +88,8 @@ export interface EngineHost {
 
 export class EngineIo {
   #sessions = new Map<string, EngineSession>();
+  /** Polling sessions closed while no poll was pending: their final payload, for the next poll. */
+  #closedPolls = new Map<string, { payload: string; until: number }>();
 
   constructor(
     private readonly host: EngineHost,
@@ -96,6 +107,13 @@ export class EngineIo {
 
   /** `/socket.io/?EIO=4&transport=…[&sid=…]`, already checked by the Worker for EIO and transport. */
   async fetch(request: Request): Promise<Response> {
+    const response = await this.#route(request);
+    // An early refusal leaves the body unread; cancel it so the stream is not left hanging.
+    if (!request.bodyUsed && request.body) await request.body.cancel().catch(() => undefined);
+    return response;
+  }
+
+  async #route(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const transport = url.searchParams.get("transport");
     const sid = url.searchParams.get("sid");
@@ -106,7 +124,14 @@ export class EngineIo {
       return this.#openPolling();
     }
     const session = this.#sessions.get(sid);
-    if (!session || session.closed) return engineError("session_id_unknown");
+    if (!session || session.closed) {
+      const closed = this.#closedPolls.get(sid);
+      this.#closedPolls.delete(sid);
+      if (closed && closed.until > Date.now() && request.method === "GET" && transport === "polling") {
+        return pollingResponse(closed.payload);
+      }
+      return engineError("session_id_unknown");
+    }
     if (transport === "websocket") {
       if (!upgrade || session.transport !== "polling" || session.probe) return engineError("bad_request");
       return this.#acceptProbe(session);
@@ -120,7 +145,7 @@ export class EngineIo {
   /** A text or binary frame on a session's WebSocket (or its probe). */
   onWebSocketMessage(session: EngineSession, ws: WebSocket, message: string | ArrayBuffer): void {
     if (typeof message !== "string") return; // binary attachments: refused at the Socket.IO layer
-    if (message.length > MAX_PAYLOAD_BYTES) {
+    if (exceedsBytes(message, MAX_PAYLOAD_BYTES)) {
       this.close(session, CLOSE_CODES.message_too_big, "payload too large");
       return;
     }
@@ -163,6 +188,12 @@ export class EngineIo {
       clearTimeout(session.poll.timer);
       session.poll.resolve(encodePayload([...session.outbox.splice(0), encodeEnginePacket("close")]));
       session.poll = null;
+    } else if (session.transport === "polling") {
+      // No poll pending: the client's next one gets what was queued and the close, not a 400.
+      const now = Date.now();
+      for (const [sid, closed] of this.#closedPolls) if (closed.until <= now) this.#closedPolls.delete(sid);
+      const payload = encodePayload([...session.outbox.splice(0), encodeEnginePacket("close")]);
+      this.#closedPolls.set(session.sid, { payload, until: now + CLOSED_POLL_KEEP_MS });
     }
     for (const ws of [session.ws, session.probe]) {
       if (!ws) continue;
@@ -181,6 +212,7 @@ export class EngineIo {
       session.probe = null;
       return;
     }
+    if (ws !== session.ws) return; // a refused probe finishing its close: the session lives on
     this.close(session, CLOSE_CODES.normal, "transport closed");
   }
 
@@ -320,12 +352,15 @@ export class EngineIo {
     }
     if (session.outbox.length > 0) return pollingResponse(encodePayload(session.outbox.splice(0)));
     return new Promise<Response>((resolve) => {
-      const timer = setTimeout(() => {
-        if (session.poll?.timer === timer) {
-          session.poll = null;
-          resolve(pollingResponse(encodeEnginePacket("noop")));
-        }
-      }, POLL_HOLD_MS);
+      const timer = setTimeout(
+        () => {
+          if (session.poll?.timer === timer) {
+            session.poll = null;
+            resolve(pollingResponse(encodeEnginePacket("noop")));
+          }
+        },
+        session.probe ? UPGRADE_POLL_HOLD_MS : POLL_HOLD_MS,
+      );
       session.poll = { resolve: (body) => resolve(pollingResponse(body)), timer };
     });
   }
@@ -340,7 +375,7 @@ export class EngineIo {
 
   async #post(session: EngineSession, request: Request): Promise<Response> {
     const body = await request.text();
-    if (body.length > MAX_PAYLOAD_BYTES) {
+    if (exceedsBytes(body, MAX_PAYLOAD_BYTES)) {
       this.close(session, CLOSE_CODES.message_too_big, "payload too large");
       return new Response(JSON.stringify({ code: 3, message: "Payload too large" }), {
         status: 413,

@@ -64,7 +64,11 @@ export class SocketIoProtocol {
   constructor(private readonly hub: SioHub) {
     this.#handlers = {
       authenticate: (session, args) => this.#authenticate(session, args[0]),
-      ping: async (session) => this.#emit(session, "pong", { timestamp: Date.now() }),
+      ping: async (session) => {
+        const pong = { timestamp: Date.now() };
+        this.#emit(session, "pong", pong);
+        return pong;
+      },
       "join-trading": (session, args) => this.#joinUserRoom(session, "trading", args[0]),
       "subscribe-orders": (session, args) => this.#joinUserRoom(session, "orders", args[0]),
       "subscribe-compliance": (session, args) => this.#joinUserRoom(session, "compliance", args[0]),
