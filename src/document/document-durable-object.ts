@@ -143,6 +143,10 @@ export class DocumentDurableObject extends DurableObject<Env> {
       const { id, principal, awareness } = attachment.output;
       this.#connections.set(ws, this.#newConnection(id, ws, principal, new Map(awareness)));
     }
+    // What is pending now was folded into the stored alarm when it arose, so that alarm is due no
+    // later than this: knowing it saves a storage write per wake.
+    const due = this.#earliestAlarm(this.#store.hasOutbox());
+    this.#alarmAt = due === Number.POSITIVE_INFINITY ? null : due;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -268,7 +272,7 @@ export class DocumentDurableObject extends DurableObject<Env> {
     server.send(encodeSyncStep1(Y.encodeStateVector(this.#doc)));
     const states = this.#presence.all();
     if (states.length > 0) server.send(encodeAwareness(encodeAwarenessUpdate(states)));
-    this.#planAlarm(false);
+    this.#alarmBy(accessEndsAt(connection.principal));
     await this.#notifyEditors(this.#editors(), null);
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -333,7 +337,7 @@ export class DocumentDurableObject extends DurableObject<Env> {
       console.warn("document outbox: topic unavailable, will retry", error);
     }
     if (this.#log.count > 0) this.#compact();
-    this.#planAlarm(this.#store.hasOutbox());
+    this.#alarmBy(this.#earliestAlarm(this.#store.hasOutbox()));
   }
 
   #newConnection(id: string, ws: WebSocket, principal: Principal, awareness: Map<number, number>): YjsConnection {
@@ -463,7 +467,7 @@ export class DocumentDurableObject extends DurableObject<Env> {
         console.warn("document outbox: topic unavailable, the alarm retries", error),
       );
     }
-    this.#planAlarm(events.length > 0);
+    this.#alarmBy(this.#pendingWorkAt(events.length > 0));
   }
 
   #toEvent(resource: ResourceRef, leaf: LeafChange, origin: EditOrigin | undefined, leafCount: number): NewEvent {
@@ -579,15 +583,26 @@ export class DocumentDurableObject extends DurableObject<Env> {
   }
 
   /**
-   * One alarm for the earliest of: a token expiry, an outbox retry (when events wait), the
-   * compaction of a log that has gone idle. Written only when it moves earlier.
+   * When the one alarm is due: the earliest of a token expiry, an outbox retry (when events
+   * wait), the compaction of a log that has gone idle. A full scan, for the alarm and a wake;
+   * an update or a connection only moves the alarm earlier ({@link #alarmBy}).
    */
-  #planAlarm(outboxPending: boolean): void {
+  #earliestAlarm(outboxPending: boolean): number {
+    let at = this.#pendingWorkAt(outboxPending);
+    for (const { principal } of this.#connections.values()) at = Math.min(at, accessEndsAt(principal));
+    return at;
+  }
+
+  #pendingWorkAt(outboxPending: boolean): number {
     const now = Date.now();
     let at = Number.POSITIVE_INFINITY;
-    for (const { principal } of this.#connections.values()) at = Math.min(at, accessEndsAt(principal));
     if (outboxPending) at = Math.min(at, now + DELIVERY_RETRY_MS);
     if (this.#log.count > 0) at = Math.min(at, now + DOCUMENT_IDLE_COMPACT_MS);
+    return at;
+  }
+
+  /** Sets the alarm for `at` unless it is already due no later. */
+  #alarmBy(at: number): void {
     if (at === Number.POSITIVE_INFINITY || (this.#alarmAt !== null && this.#alarmAt <= at)) return;
     this.#alarmAt = at;
     void this.ctx.storage.setAlarm(at);

@@ -46,8 +46,8 @@ export interface SioHub {
   authConfig(): AuthConfig;
   /** Persists a WebSocket session's Socket.IO state in its attachment. */
   saveSession(session: EngineSession): void;
-  /** Re-plans the hub's alarm (token expiry). */
-  principalChanged(): void;
+  /** The session's token changed: its expiry may be the hub's next alarm. */
+  principalChanged(session: EngineSession): void;
   /** A new private recovery id for this hub. */
   newPid(): string;
   /** Takes (and removes) what a previous session left for recovery, from whichever hub has it. */
@@ -198,7 +198,7 @@ export class SocketIoProtocol {
     if (resume && record && !principal) principal = record.principal;
     if (principal) session.principal = principal;
     this.hub.saveSession(session);
-    this.hub.principalChanged();
+    this.hub.principalChanged(session);
     const reply = session.pid === null ? { sid: session.sioId } : { sid: session.sioId, pid: session.pid };
     this.#send(session, { type: SIO.CONNECT, nsp: "/", data: reply });
     if (resume) await this.#recover(session, resume);
@@ -278,7 +278,7 @@ export class SocketIoProtocol {
     }
     session.principal = principal;
     this.hub.saveSession(session);
-    this.hub.principalChanged();
+    this.hub.principalChanged(session);
     const reply = { message: "Authentication successful", userId: principal.sub };
     this.#emit(session, "auth-success", reply);
     await this.#authenticated(session);
