@@ -27,3 +27,14 @@ export async function signToken(claims: TestClaims = {}, secret = TEST_JWT_SECRE
 }
 
 export const publisherToken = (claims: TestClaims = {}) => signToken({ sub: "engine", scope: "publish", ...claims });
+
+/**
+ * A token whose access ends 0.8–1 s from now: `exp` is in whole seconds, so it is signed at the
+ * start of a second (else it could run out within milliseconds), valid thanks to the 30 s clock
+ * tolerance, and ends with it.
+ */
+export async function signExpiringToken(claims: TestClaims = {}): Promise<string> {
+  const intoSecond = Date.now() % 1000;
+  if (intoSecond > 200) await new Promise((resolve) => setTimeout(resolve, 1000 - intoSecond));
+  return signToken({ ...claims, ttl: -29 });
+}

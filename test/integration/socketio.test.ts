@@ -18,7 +18,7 @@ import {
   RS,
   WebSocketSocket,
 } from "../helpers/engine-io-client";
-import { signToken } from "../helpers/tokens";
+import { signExpiringToken, signToken } from "../helpers/tokens";
 
 const TS = "2024-07-29T22:00:00.000Z";
 
@@ -961,7 +961,7 @@ describe("protocol errors", () => {
 describe("token expiry", () => {
   it("an authenticated session whose token expires gets auth-error, then is closed with 4401", async () => {
     const user = unique("expiring");
-    const token = await signToken({ sub: user, ttl: -29 }); // valid thanks to the 30 s clock tolerance
+    const token = await signExpiringToken({ sub: user }); // valid thanks to the 30 s clock tolerance
     const socket = await websocket();
     await socket.login(user, token);
     await socket.emit("join-trading", user);
@@ -990,7 +990,7 @@ describe("token expiry over polling", () => {
   // next GET with it (then forget it).
   it("auth-error, the Socket.IO DISCONNECT and the close packet all reach the client", async () => {
     const user = unique("expiring");
-    const token = await signToken({ sub: user, ttl: -29 });
+    const token = await signExpiringToken({ sub: user });
     const socket = await polling();
     await socket.login(user, token);
     const endsAt = ((decodeJwt(token).exp as number) + 30) * 1000;

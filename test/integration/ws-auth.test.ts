@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { CLOCK_TOLERANCE_SECONDS } from "../../src/auth/principal";
 import { hubPlacement } from "../../src/hub/shard";
 import { connect, unique } from "../helpers/client";
-import { signToken } from "../helpers/tokens";
+import { signExpiringToken, signToken } from "../helpers/tokens";
 
 const upgrade = (query: string, headers: Record<string, string> = {}) =>
   exports.default.fetch(`http://edge.test/v1/ws${query}`, { headers: { Upgrade: "websocket", ...headers } });
@@ -85,7 +85,7 @@ describe("WebSocket authentication", () => {
   it("ends a socket whose token expires: authentication_error, then close 4401", async () => {
     const sub = unique("expiring");
     // Valid at connect thanks to the clock tolerance, and runs out about a second later.
-    const socket = await connect(await signToken({ sub, ttl: -(CLOCK_TOLERANCE_SECONDS - 1) }));
+    const socket = await connect(await signExpiringToken({ sub }));
     expect((await socket.request("ping", {})).event).toBe("pong");
     await new Promise((resolve) => setTimeout(resolve, 1100));
     // The hub's alarm fires by itself at the expiry; run it now in case it has not yet.
@@ -97,7 +97,7 @@ describe("WebSocket authentication", () => {
 
   it("keeps a socket open past its first token's expiry after refresh_token", async () => {
     const sub = unique("refresh");
-    const socket = await connect(await signToken({ sub, ttl: -(CLOCK_TOLERANCE_SECONDS - 1) }));
+    const socket = await connect(await signExpiringToken({ sub }));
     const refreshed = await socket.request("refresh_token", { token: await signToken({ sub, ttl: 3600 }) }, "r1");
     expect(refreshed).toMatchObject({ event: "token_refreshed", id: "r1", data: { expires_at: expect.any(String) } });
     await new Promise((resolve) => setTimeout(resolve, 1100));
