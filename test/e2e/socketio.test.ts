@@ -16,10 +16,10 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { marketUpdate, orderUpdate, systemAlert, tradeUpdate } from "../fixtures/quantenergx-events";
 import { QuantEnergxWebSocket } from "./fixtures/quantenergx-seed-client";
 import { type DevServer, startDevServer } from "./helpers/dev-server";
 import { publish } from "./helpers/ingest";
-import { marketUpdate, orderUpdate, systemAlert, tradeUpdate } from "./helpers/quantenergx-events";
 import { holdUpgrade, once, RecordedSocket } from "./helpers/socketio-client";
 import { waitFor } from "./helpers/wait";
 

@@ -9,6 +9,7 @@ import { exports } from "cloudflare:workers";
 import { decodeJwt } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MAX_PAYLOAD_BYTES, PING_INTERVAL_MS, PING_TIMEOUT_MS } from "../../src/hub/engine-io";
+import { complianceAlert, marketUpdate, orderUpdate, systemAlert, tradeUpdate } from "../fixtures/quantenergx-events";
 import { ingestOk, unique } from "../helpers/client";
 import {
   type EngineSocket,
@@ -19,92 +20,6 @@ import {
   WebSocketSocket,
 } from "../helpers/engine-io-client";
 import { signExpiringToken, signToken } from "../helpers/tokens";
-
-const TS = "2024-07-29T22:00:00.000Z";
-
-const marketUpdate = (commodity: string, price: number) => ({
-  event: "market-update",
-  data: {
-    type: "MARKET_UPDATE",
-    payload: {
-      commodity,
-      price,
-      change: 0.75,
-      changePercent: 1.01,
-      volume: 125000,
-      timestamp: TS,
-      bid: 75.2,
-      ask: 75.3,
-    },
-    timestamp: TS,
-  },
-});
-const tradeUpdate = (userId: string, id = "trade-123") => ({
-  event: "trade-update",
-  data: {
-    type: "TRADE_UPDATE",
-    payload: {
-      id,
-      orderId: "order-456",
-      userId,
-      commodity: "crude_oil",
-      quantity: 1000,
-      price: 75.25,
-      side: "buy",
-      status: "executed",
-      executionTime: TS,
-    },
-    timestamp: TS,
-    userId,
-  },
-});
-const orderUpdate = (userId: string) => ({
-  event: "order-update",
-  data: {
-    type: "ORDER_UPDATE",
-    payload: {
-      id: "order-456",
-      userId,
-      status: "partially_filled",
-      filledQuantity: 500,
-      remainingQuantity: 500,
-      averagePrice: 75.23,
-      timestamp: TS,
-    },
-    timestamp: TS,
-    userId,
-  },
-});
-const complianceAlert = (userId: string) => ({
-  event: "compliance-alert",
-  data: {
-    type: "SYSTEM_ALERT",
-    payload: {
-      type: "COMPLIANCE_ALERT",
-      checkType: "position_limit",
-      severity: "high",
-      message: "Position limit approaching for crude oil",
-      userId,
-      details: { currentPosition: 9500000, limit: 10000000, utilization: 0.95 },
-    },
-    timestamp: TS,
-    userId,
-  },
-});
-const systemAlert = (message: string) => ({
-  event: "system-alert",
-  data: {
-    type: "SYSTEM_ALERT",
-    payload: {
-      alertType: "market_volatility",
-      severity: "warning",
-      message,
-      affectedCommodities: ["crude_oil"],
-      timestamp: TS,
-    },
-    timestamp: TS,
-  },
-});
 
 /** Sessions opened by the running test, closed after it whatever happened. */
 const opened: EngineSocket[] = [];
