@@ -149,6 +149,25 @@ export class EquihomeProtocol {
     send(socket, frame);
   }
 
+  /**
+   * The subscription's stream skipped events this socket will never get: an unsolicited
+   * `subscribed` (no id) with `recovered: false` and the seq it resumes after, then the latest
+   * state, exactly as for a `since_seq` that could not be honoured.
+   */
+  resync(socket: JsonSocket, subscription: LocalSubscription, seq: number, latest: TopicEvent | null): void {
+    const { channel, key } = parseTopicName(subscription.topic);
+    if (channel in CHANNELS) {
+      const data: Record<string, unknown> = {
+        ...subscriptionEcho({ channel: channel as keyof typeof CHANNELS, key }),
+        seq,
+        recovered: false,
+      };
+      if (subscription.zones !== null) data.zones = subscription.zones;
+      send(socket, encodeServerEvent({ event: "subscribed", data }));
+    }
+    if (latest) this.emit(socket, subscription, latest);
+  }
+
   async #dispatch(socket: JsonSocket, message: ClientMessage): Promise<void> {
     switch (message.event) {
       case "subscribe":

@@ -18,8 +18,8 @@ import { authConfigFromEnv } from "../auth/verify-token";
 import type { Env } from "../env";
 import { HUB_NAME_HEADER, PRINCIPAL_HEADER } from "../internal-headers";
 import { CLOSE_CODES } from "../protocol/errors";
-import { MESSAGE_BURST, MESSAGES_PER_SECOND } from "../protocol/limits";
-import type { TopicEvent } from "../protocol/topics";
+import { HUB_RENEW_MS, MESSAGE_BURST, MESSAGES_PER_SECOND } from "../protocol/limits";
+import type { Delivery, DeliveryReply } from "../protocol/topics";
 import { safeJson } from "../storage/sql";
 import { ATTACHMENT_VERSION, PrincipalSchema, readAttachment, writeAttachment } from "./attachment";
 import { EngineIo, type EngineSession, PING_INTERVAL_MS } from "./engine-io";
@@ -45,18 +45,29 @@ export class HubDurableObject extends DurableObject<Env> {
   #sio: SocketIoProtocol;
   /** When the alarm is set for, as far as this instance knows. */
   #alarmAt: number | null = null;
+  /** When this hub next renews its registrations at the topics it holds. */
+  #renewAt: number;
+  #restoring = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#store = new HubStore(ctx.storage.sql);
     this.#name = this.#store.name();
+    // Kept in storage: a hub woken often by deliveries must still renew on time.
+    this.#renewAt = (this.#store.lastRenewAt() ?? Date.now()) + HUB_RENEW_MS;
     this.index = new SubscriptionIndex<HubSocket>(this.#store, {
       attach: (topic, sinceSeq) => this.env.TOPIC.getByName(topic).attach(topic, this.#hubName(), sinceSeq),
       detach: (topic) => this.env.TOPIC.getByName(topic).detach(topic, this.#hubName()),
+      renew: (topic, lastSeq) => this.env.TOPIC.getByName(topic).renew(topic, this.#hubName(), lastSeq),
       emit: (socket, subscription, event) =>
         socket.protocol === "json"
           ? this.#json.emit(socket, subscription, event)
           : this.#sio.emitTopicEvent(socket, subscription, event),
+      resync: (socket, subscription, seq, latest) =>
+        socket.protocol === "json"
+          ? this.#json.resync(socket, subscription, seq, latest)
+          : this.#sio.resync(socket, subscription, seq, latest),
+      holding: () => this.#holding(),
     });
     this.#json = new EquihomeProtocol({
       index: this.index,
@@ -99,7 +110,9 @@ export class HubDurableObject extends DurableObject<Env> {
       takeRecovery: (pid) => this.#takeRecoveryFrom(pid),
     });
     if (this.#name !== null && isSocketIoHub(this.#name)) this.#answerPongs();
+    this.#restoring = true;
     this.#restore();
+    this.#restoring = false;
     // Every socket folded its expiry into the stored alarm when it arrived, so after a wake the
     // stored alarm is due no later than this: knowing it saves a storage write per wake.
     const due = this.#earliestAlarm();
@@ -170,6 +183,18 @@ export class HubDurableObject extends DurableObject<Env> {
     return socket;
   }
 
+  /**
+   * The hub holds its first topic: renewals start a period from the last one (or from now). The
+   * wake path restores subscriptions while the stored alarm already covers them: no write then.
+   */
+  #holding(): void {
+    if (this.#store.lastRenewAt() === null) {
+      this.#store.setLastRenewAt(Date.now());
+      this.#renewAt = Date.now() + HUB_RENEW_MS;
+    }
+    if (!this.#restoring) this.#alarmBy(this.#renewAt);
+  }
+
   #hubName(): string {
     // Set by the first request, before any subscription can exist.
     if (this.#name === null) throw new Error("hub used before its first connection");
@@ -211,8 +236,8 @@ export class HubDurableObject extends DurableObject<Env> {
   }
 
   /** Called by topic Durable Objects, in seq order per topic. */
-  async deliver(topic: string, events: TopicEvent[]): Promise<{ detach: boolean }> {
-    return this.index.deliver(topic, events);
+  async deliver(topic: string, delivery: Delivery): Promise<DeliveryReply> {
+    return this.index.deliver(topic, delivery);
   }
 
   /**
@@ -272,10 +297,17 @@ export class HubDurableObject extends DurableObject<Env> {
     this.#forgetWebSocket(ws);
   }
 
-  /** Token expiries, and on Socket.IO hubs the heartbeat; then the next alarm. */
+  /** Token expiries, lease renewals, and on Socket.IO hubs the heartbeat; then the next alarm. */
   override async alarm(): Promise<void> {
     this.#alarmAt = null;
     const now = Date.now();
+    // A renewal time more than a period ahead is not to be trusted (the clock went back): renew.
+    const renewDue = now >= this.#renewAt || this.#renewAt - now > HUB_RENEW_MS;
+    if (renewDue && this.index.topicCount > 0) {
+      this.#renewAt = now + HUB_RENEW_MS;
+      this.#store.setLastRenewAt(now);
+      await this.index.renewAll();
+    }
     for (const socket of [...this.#sockets.values()]) {
       if (socket.protocol === "json" && accessEndsAt(socket.principal) <= now) this.#json.expire(socket);
     }
@@ -353,8 +385,8 @@ export class HubDurableObject extends DurableObject<Env> {
   }
 
   /**
-   * When the one alarm is due: the earliest token expiry, and the next ping while Engine.IO
-   * sessions are open. A full scan, for the alarm itself and a wake; a new socket or token only
+   * When the one alarm is due: the earliest token expiry, the next lease renewal while the hub
+   * holds topics, and the next ping while Engine.IO sessions are open. A full scan, for the alarm itself and a wake; a new socket or token only
    * moves the alarm earlier ({@link #alarmBy}), so connecting stays O(1).
    */
   #earliestAlarm(): number {
@@ -368,6 +400,7 @@ export class HubDurableObject extends DurableObject<Env> {
       if (session.principal) at = Math.min(at, accessEndsAt(session.principal));
     }
     if (sessions > 0) at = Math.min(at, this.#nextPingAt());
+    if (this.index.topicCount > 0) at = Math.min(at, this.#renewAt);
     return at;
   }
 

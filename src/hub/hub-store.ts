@@ -95,6 +95,16 @@ export class HubStore {
     this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_ping_at', ?)", at);
   }
 
+  /** When this hub last renewed its registrations at its topics. */
+  lastRenewAt(): number | null {
+    const row = this.#sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'last_renew_at'").toArray()[0];
+    return row?.value ?? null;
+  }
+
+  setLastRenewAt(at: number): void {
+    this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_renew_at', ?)", at);
+  }
+
   putRecovery(pid: string, record: RecoveryRecord, expiresAt: number): void {
     this.#sql.exec(
       "INSERT OR REPLACE INTO sio_recovery (pid, record, expires_at) VALUES (?, ?, ?)",

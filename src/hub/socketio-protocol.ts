@@ -12,6 +12,7 @@ import {
   AuthenticateSchema,
   CommodityListSchema,
   MARKET_CHANNEL,
+  roomOfTopic,
   SYSTEM_ALERTS_CHANNEL,
   USER_ROOMS,
   UserIdSchema,
@@ -25,7 +26,7 @@ import {
   SIO,
   type SioPacket,
 } from "../protocol/socketio/parser";
-import { type TopicEvent, topicName } from "../protocol/topics";
+import { parseTopicName, type TopicEvent, topicName } from "../protocol/topics";
 import type { AttachResult } from "../topic/topic-durable-object";
 import type { EngineIo, EngineSession } from "./engine-io";
 import type { HubSocket } from "./hub-socket";
@@ -109,6 +110,18 @@ export class SocketIoProtocol {
       ? `${this.#frame.text},"${noteSent(session.recovery, subscription.topic, event.seq)}"]`
       : `${this.#frame.text}]`;
     this.hub.engine.send(session, text);
+  }
+
+  /**
+   * The room's stream skipped events this session will never get (it fell too far behind):
+   * `resync {room, seq, recovered: false}` tells the client to reload that room's data, then the
+   * room's latest state follows when it has one (a commodity's last tick).
+   */
+  resync(session: EngineSession, subscription: LocalSubscription, seq: number, latest: TopicEvent | null): void {
+    const { channel, key } = parseTopicName(subscription.topic);
+    if (session.recovery) noteJoin(session.recovery, subscription.topic, seq, latest ? [latest.seq] : []);
+    this.#emit(session, "resync", { room: roomOfTopic(channel, key), seq, recovered: false });
+    if (latest) this.emitTopicEvent(session, subscription, latest);
   }
 
   /** The token ran out: `auth-error`, then the session ends (close 4401 on a WebSocket). */

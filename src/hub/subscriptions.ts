@@ -1,23 +1,43 @@
 /**
  * A hub's subscription index: which of its sockets want which topic, the hub's registration at
- * each topic Durable Object (one per topic, however many local sockets want it), and in-order,
- * gap-free delivery to each socket. Protocol-agnostic: each protocol formats events itself.
+ * each topic Durable Object (one per topic, however many local sockets want it), and in-order
+ * delivery to each socket with no silent gap. Protocol-agnostic: each protocol formats events
+ * itself.
+ *
+ * Per topic the hub knows the last seq the topic delivered to it (unknown after a wake until
+ * the next delivery): a delivery that would skip past it is refused with a `gap` reply, so the
+ * topic resends; one that repeats it is skipped. A hub already live on a topic answers a new
+ * subscriber from what it holds, without asking the topic. Each socket's own position is
+ * checked too: a socket never receives an event after a gap without being told to resync.
  */
-import type { TopicEvent } from "../protocol/topics";
+import {
+  type Delivery,
+  type DeliveryReply,
+  isStatefulChannel,
+  parseTopicName,
+  type TopicEvent,
+} from "../protocol/topics";
 import type { AttachResult } from "../topic/topic-durable-object";
 import type { HubStore, StoredSubscription } from "./hub-store";
 
 /** Why a socket holds a topic: its own `subscribe`, an editing session of the resource, or both. */
 export type SubscriptionReason = "explicit" | "editing";
 
+/** A resync that reached a subscription still being confirmed: applied when it goes live. */
+interface PendingResync {
+  seq: number;
+  latest: TopicEvent | null;
+}
+
 export interface LocalSubscription {
   topic: string;
   /** traffic_light_updates: the zones this socket receives, or null for all. */
   zones: string[] | null;
-  /** The highest seq sent to the socket; later deliveries skip anything at or below it. */
+  /** The highest seq sent to the socket (-1: unknown after a wake); later ones follow it. */
   lastSeq: number;
   /** Events that arrived while the subscription was being confirmed, or null once live. */
   pending: TopicEvent[] | null;
+  pendingResync?: PendingResync | null;
   reasons: Record<SubscriptionReason, boolean>;
 }
 
@@ -31,14 +51,33 @@ export interface SubscriberSocket {
 export interface TopicLink<S extends SubscriberSocket> {
   attach(topic: string, sinceSeq: number | null): Promise<AttachResult>;
   detach(topic: string): Promise<void>;
+  /** Renews the hub's lease at the topic; a topic that forgot the hub re-attaches it at `lastSeq`. */
+  renew(topic: string, lastSeq: number | null): Promise<{ known: boolean }>;
   /** Sends one event to one socket, formatted for its protocol. */
   emit(socket: S, subscription: LocalSubscription, event: TopicEvent): void;
+  /**
+   * Tells one socket that its stream of the topic resumes after `seq` and that events before it
+   * were lost to it (the protocol's resync), then sends `latest`, the channel's state, if any.
+   */
+  resync(socket: S, subscription: LocalSubscription, seq: number, latest: TopicEvent | null): void;
+  /** The index went from no topic to some: the hub plans its lease renewals. */
+  holding(): void;
+}
+
+/** What the hub holds of one topic. */
+interface HeldTopic<S> {
+  sockets: Set<S>;
+  /** The last seq the topic delivered to this hub; null when unknown (after a wake). */
+  lastSeq: number | null;
+  /** On a stateful channel, the event at `lastSeq` when the hub has it: a new subscriber's state. */
+  latest: TopicEvent | null;
+  stateful: boolean;
 }
 
 export type Subscribed = { result: AttachResult; subscription: LocalSubscription } | null;
 
 export class SubscriptionIndex<S extends SubscriberSocket> {
-  #byTopic = new Map<string, Set<S>>();
+  #topics = new Map<string, HeldTopic<S>>();
   /** Registration calls per topic, chained so an attach never overtakes an earlier detach. */
   #registrations = new Map<string, Promise<unknown>>();
 
@@ -55,19 +94,16 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
     this.#add(row.topic, socket);
   }
 
-  subscriberCount(topic: string): number {
-    return this.#byTopic.get(topic)?.size ?? 0;
-  }
-
   get topicCount(): number {
-    return this.#byTopic.size;
+    return this.#topics.size;
   }
 
   /**
    * Subscribes a socket (for `reason`, keeping any other reason it had) and registers the hub at
-   * the topic. Returns the topic's answer and the subscription, still pending: the caller sends
-   * its confirmation and the initial events, then calls {@link goLive}. Returns null when the
-   * socket left or unsubscribed meanwhile.
+   * the topic, unless the hub is live on it already and can answer from what it holds. Returns
+   * the answer and the subscription, still pending: the caller sends its confirmation and the
+   * initial events, then calls {@link goLive}. Returns null when the socket left or
+   * unsubscribed meanwhile.
    */
   async subscribe(
     socket: S,
@@ -81,8 +117,10 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
     reasons[reason] = true;
     const subscription: LocalSubscription = { topic, zones, lastSeq: 0, pending: [], reasons };
     socket.subscriptions.set(topic, subscription);
-    this.#add(topic, socket);
+    const held = this.#add(topic, socket);
     this.#persist(socket, subscription);
+    const local = this.#localAnswer(topic, held, sinceSeq);
+    if (local) return { result: local, subscription };
     let result: AttachResult;
     try {
       result = await this.#serially(topic, () => this.link.attach(topic, sinceSeq));
@@ -91,7 +129,27 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
       throw error;
     }
     if (socket.subscriptions.get(topic) !== subscription) return null;
+    // The topic has delivered up to `cursor` to this hub; a delivery may have overtaken the reply.
+    if (held.lastSeq === null || held.lastSeq < result.cursor) {
+      held.lastSeq = result.cursor;
+      held.latest = null;
+    }
+    const state = sinceSeq === null ? result.events[0] : undefined;
+    if (held.stateful && state?.seq === held.lastSeq) held.latest = state;
     return { result, subscription };
+  }
+
+  /**
+   * What a subscriber gets when the hub is live on the topic: the seq the hub has reached and,
+   * on a stateful channel, the event at it. Null when only the topic can answer (a replay, or
+   * the hub does not know its position or the state).
+   */
+  #localAnswer(topic: string, held: HeldTopic<S>, sinceSeq: number | null): AttachResult | null {
+    const seq = held.lastSeq;
+    if (seq === null || this.#registrations.has(topic)) return null;
+    if (sinceSeq !== null) return sinceSeq === seq ? { seq, events: [], recovered: true, cursor: seq } : null;
+    if (!held.stateful || seq === 0) return { seq, events: [], recovered: null, cursor: seq };
+    return held.latest?.seq === seq ? { seq, events: [held.latest], recovered: null, cursor: seq } : null;
   }
 
   /**
@@ -118,8 +176,11 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
   /** Marks the initial events sent up to `seq` and flushes what arrived meanwhile, in order. */
   goLive(socket: S, subscription: LocalSubscription, seq: number): void {
     const pending = subscription.pending ?? [];
+    const resync = subscription.pendingResync;
     subscription.pending = null;
+    subscription.pendingResync = null;
     subscription.lastSeq = Math.max(subscription.lastSeq, seq);
+    if (resync && resync.seq > subscription.lastSeq) this.#resync(socket, subscription, resync.seq, resync.latest);
     this.#send(socket, subscription, pending);
   }
 
@@ -127,13 +188,13 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
   unsubscribe(socket: S, topic: string): boolean {
     if (!socket.subscriptions.delete(topic)) return false;
     this.store.deleteSubscription(socket.id, topic);
-    const sockets = this.#byTopic.get(topic);
-    sockets?.delete(socket);
-    if (sockets && sockets.size === 0) {
-      this.#byTopic.delete(topic);
+    const held = this.#topics.get(topic);
+    held?.sockets.delete(socket);
+    if (held && held.sockets.size === 0) {
+      this.#topics.delete(topic);
       void this.#serially(topic, async () => {
         // A socket may have subscribed again while earlier calls ran: then stay registered.
-        if (!this.#byTopic.has(topic)) await this.link.detach(topic);
+        if (!this.#topics.has(topic)) await this.link.detach(topic);
       }).catch((error) => console.warn(`detach from ${topic} failed; the topic drops us on its next delivery`, error));
     }
     return true;
@@ -146,19 +207,53 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
   }
 
   /**
-   * Events from a topic, in seq order. Returns `detach: true` when no local socket wants the
-   * topic any more, so the topic forgets this hub.
+   * A delivery from a topic. Answers `detach` when no local socket wants the topic any more
+   * (the topic forgets this hub), and `gap` when it does not follow what this hub has.
    */
-  deliver(topic: string, events: TopicEvent[]): { detach: boolean } {
-    const sockets = this.#byTopic.get(topic);
-    if (!sockets || sockets.size === 0) return { detach: true };
-    for (const socket of sockets) {
+  deliver(topic: string, delivery: Delivery): DeliveryReply {
+    const held = this.#topics.get(topic);
+    if (!held || held.sockets.size === 0) return { status: "detach" };
+    if (held.lastSeq !== null && delivery.after > held.lastSeq) return { status: "gap", have: held.lastSeq };
+    if (delivery.kind === "resync") {
+      if (held.lastSeq !== null && delivery.seq <= held.lastSeq) return { status: "ok" }; // nothing lost here
+      held.lastSeq = delivery.seq;
+      held.latest = held.stateful ? delivery.latest : null;
+      for (const socket of held.sockets) {
+        const subscription = socket.subscriptions.get(topic);
+        if (!subscription) continue;
+        if (subscription.pending === null) this.#resync(socket, subscription, delivery.seq, delivery.latest);
+        else {
+          subscription.pending = [];
+          subscription.pendingResync = { seq: delivery.seq, latest: delivery.latest };
+        }
+      }
+      return { status: "ok" };
+    }
+    const last = delivery.events.at(-1);
+    if (!last || (held.lastSeq !== null && last.seq <= held.lastSeq)) return { status: "ok" }; // a repeat
+    held.lastSeq = last.seq;
+    held.latest = held.stateful ? last : null;
+    for (const socket of held.sockets) {
       const subscription = socket.subscriptions.get(topic);
       if (!subscription) continue;
-      if (subscription.pending !== null) subscription.pending.push(...events);
-      else this.#send(socket, subscription, events);
+      if (subscription.pending !== null) subscription.pending.push(...delivery.events);
+      else this.#send(socket, subscription, delivery.events);
     }
-    return { detach: false };
+    return { status: "ok" };
+  }
+
+  /**
+   * Renews the hub's registration at every topic it holds. A topic that no longer knows the hub
+   * registers it again at the seq the hub reached, and resends what the hub missed.
+   */
+  async renewAll(): Promise<void> {
+    await Promise.all(
+      [...this.#topics].map(([topic, held]) =>
+        this.#serially(topic, () => this.link.renew(topic, held.lastSeq)).catch((error) =>
+          console.warn(`lease renewal at ${topic} failed; the next one retries`, error),
+        ),
+      ),
+    );
   }
 
   #persist(socket: S, { topic, zones, reasons }: LocalSubscription): void {
@@ -168,18 +263,31 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
   #send(socket: S, subscription: LocalSubscription, events: TopicEvent[]): void {
     for (const event of events) {
       if (event.seq <= subscription.lastSeq) continue; // already sent (initial state or replay)
+      if (subscription.lastSeq >= 0 && event.seq > subscription.lastSeq + 1) {
+        // Never an event after a gap without the resync before it.
+        console.warn(`${subscription.topic}: gap ${subscription.lastSeq} → ${event.seq} for a socket; resyncing it`);
+        this.#resync(socket, subscription, event.seq - 1, null);
+      }
       subscription.lastSeq = event.seq;
       this.link.emit(socket, subscription, event);
     }
   }
 
-  #add(topic: string, socket: S): void {
-    let sockets = this.#byTopic.get(topic);
-    if (!sockets) {
-      sockets = new Set();
-      this.#byTopic.set(topic, sockets);
+  #resync(socket: S, subscription: LocalSubscription, seq: number, latest: TopicEvent | null): void {
+    subscription.lastSeq = seq;
+    this.link.resync(socket, subscription, seq, latest);
+  }
+
+  #add(topic: string, socket: S): HeldTopic<S> {
+    let held = this.#topics.get(topic);
+    if (!held) {
+      const stateful = isStatefulChannel(parseTopicName(topic).channel);
+      held = { sockets: new Set(), lastSeq: null, latest: null, stateful };
+      this.#topics.set(topic, held);
+      if (this.#topics.size === 1) this.link.holding();
     }
-    sockets.add(socket);
+    held.sockets.add(socket);
+    return held;
   }
 
   #serially<T>(topic: string, call: () => Promise<T>): Promise<T> {

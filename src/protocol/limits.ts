@@ -1,5 +1,5 @@
 /**
- * Every bound of the service, in one place. docs/PROTOCOL.md lists them; tests probe each edge.
+ * Every bound of the service, in one place. docs/PROTOCOL.md lists them.
  */
 
 /** Largest client WebSocket frame (JSON protocol), in bytes. Larger: error, then close 1009. */
@@ -33,12 +33,29 @@ export const DEDUPE_WINDOW_MS = 15 * 60 * 1000;
 /** Events in one topic → hub delivery call. */
 export const DELIVERY_BATCH = 100;
 /**
- * Consecutive failed deliveries after which a topic drops a hub from its registry. Retries come
- * from the topic's alarm every DELIVERY_RETRY_MS, so a hub is dropped after about a minute.
+ * How far a registered hub may fall behind its topic. The topic keeps every event a registered
+ * hub has not acknowledged, beyond TOPIC_HISTORY_LIMIT, up to this many events and
+ * TOPIC_MAX_LAG_BYTES; past either bound it drops the oldest and the hub's sockets are told to
+ * resync (an unsolicited `subscribed` with `recovered: false`, then the latest state).
  */
-export const MAX_DELIVERY_FAILURES = 30;
-/** How soon a topic's alarm retries deliveries that have not completed. */
+export const TOPIC_MAX_LAG_EVENTS = 10_000;
+/** Bytes of encoded events a topic keeps beyond TOPIC_HISTORY_LIMIT for lagging hubs. */
+export const TOPIC_MAX_LAG_BYTES = 16 * 1024 * 1024;
+/** How soon a topic retries a failed delivery; each further failure doubles it. */
 export const DELIVERY_RETRY_MS = 2000;
+/** The longest wait between two delivery retries to a failing hub. */
+export const DELIVERY_RETRY_MAX_MS = 30_000;
+/**
+ * A hub's registration at a topic is a lease: every delivery the hub accepts renews it, and so
+ * does the hub's own alarm every HUB_RENEW_MS. A topic forgets a hub only when the hub has
+ * failed every delivery and renewed nothing for this long; the hub, once it answers again, finds
+ * out at its next renewal and re-attaches with the last seq it delivered.
+ */
+export const HUB_LEASE_MS = 10 * 60 * 1000;
+/** How often a hub that holds topics renews its registrations (from its alarm). */
+export const HUB_RENEW_MS = 3 * 60 * 1000;
+/** How soon after its last delivery a topic records how far each hub has got (its alarm). */
+export const DELIVERY_FLUSH_MS = 1000;
 
 /** Segments of an editing path (`fee_structure.management_fee_rate` has 2). */
 export const MAX_PATH_DEPTH = 8;

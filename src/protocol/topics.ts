@@ -46,3 +46,19 @@ export interface TopicEvent {
   frame: string;
   ack?: EventAck;
 }
+
+/**
+ * One topic → hub delivery. `after` is the seq the topic believes the hub has delivered: the
+ * events follow it without a gap. A resync says the events between `after` and `seq` are no
+ * longer held: the hub tells its sockets to resync and carries on from `seq`, with `latest`
+ * (the channel's latest state, null for a channel without state or a topic without events).
+ */
+export type Delivery =
+  | { kind: "events"; after: number; events: TopicEvent[] }
+  | { kind: "resync"; after: number; seq: number; latest: TopicEvent | null };
+
+/**
+ * A hub's answer to a delivery: delivered; no local subscriber is left (forget this hub); or
+ * the hub has only up to `have`, so the topic resends from there (a gap it must not skip).
+ */
+export type DeliveryReply = { status: "ok" } | { status: "detach" } | { status: "gap"; have: number };

@@ -1,13 +1,34 @@
 /**
  * The Topic Durable Object: the single writer of one channel and key. It assigns `seq`, stores
  * every event before acknowledging it, and pushes events to the hubs that have subscribers, in
- * order, one delivery loop per hub. How far each hub has been delivered is stored too, so
- * nothing acknowledged is left undelivered by a restart: an alarm resumes the loops.
+ * order, one delivery loop per hub.
+ *
+ * A hub's registration is a lease (HUB_LEASE_MS) that every accepted delivery and the hub's own
+ * renewals extend; a failing hub is retried with backoff and forgotten only when its lease has
+ * run out, and it re-attaches itself when it renews. Each delivery says which seq it follows, so
+ * the hub can refuse one that would skip events. When the history no longer holds what a hub
+ * needs (it fell further behind than the lag bounds, or re-attached too late) the hub gets a
+ * resync instead, which its sockets see as `subscribed` with `recovered: false`: never a silent
+ * gap. How far each hub has got is recorded lazily, inside the next publish's transaction or
+ * by the alarm DELIVERY_FLUSH_MS after a delivery; a restart in between re-sends a few events,
+ * which the hub recognises by seq.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { DELIVERY_BATCH, DELIVERY_RETRY_MS, MAX_DELIVERY_FAILURES } from "../protocol/limits";
-import { isStatefulChannel, parseTopicName, type TopicEvent } from "../protocol/topics";
+import {
+  DELIVERY_BATCH,
+  DELIVERY_FLUSH_MS,
+  DELIVERY_RETRY_MAX_MS,
+  DELIVERY_RETRY_MS,
+  HUB_LEASE_MS,
+} from "../protocol/limits";
+import {
+  type Delivery,
+  type DeliveryReply,
+  isStatefulChannel,
+  parseTopicName,
+  type TopicEvent,
+} from "../protocol/topics";
 import { type HubRecord, type NewEvent, type PublishResult, TopicStore } from "./topic-store";
 
 export interface AttachResult {
@@ -17,25 +38,35 @@ export interface AttachResult {
   events: TopicEvent[];
   /** Whether `since_seq` could be honoured in full (null when none was asked). */
   recovered: boolean | null;
+  /** The last seq this topic has delivered to the hub (the hub's position in the stream). */
+  cursor: number;
+}
+
+/** A hub's registration in memory: its stored record plus when to retry a failed delivery. */
+interface HubState extends HubRecord {
+  retryAt: number;
 }
 
 export class TopicDurableObject extends DurableObject<Env> {
   #store: TopicStore;
-  #hubs: Map<string, HubRecord>;
+  #hubs: Map<string, HubState>;
   /** Hubs whose delivery loop is running. */
   #pumping = new Set<string>();
-  #alarmArmed = false;
-
+  /** Hubs whose record changed since it was last stored. */
+  #dirty = new Set<string>();
+  /** When the alarm is set for, as far as this instance knows. */
+  #alarmAt: number | null = null;
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#store = new TopicStore(ctx.storage);
-    this.#hubs = this.#store.hubs();
+    const now = Date.now();
+    this.#hubs = new Map([...this.#store.hubs(now)].map(([name, record]) => [name, { ...record, retryAt: 0 }]));
   }
 
-  /** Stores the events (one transaction), then returns their seqs; delivery follows. */
+  /** Stores the events (one transaction, with the hubs' positions), then returns their seqs. */
   async publish(topic: string, events: NewEvent[]): Promise<PublishResult[]> {
     this.#store.rememberName(topic);
-    const { results, appended } = this.#store.append(events, Date.now());
+    const { results, appended } = this.#store.append(events, Date.now(), this.#oldestNeeded(), () => this.#flush());
     if (appended.length > 0) this.#pumpAll();
     return results;
   }
@@ -47,57 +78,140 @@ export class TopicDurableObject extends DurableObject<Env> {
    */
   async attach(topic: string, hub: string, sinceSeq: number | null): Promise<AttachResult> {
     this.#store.rememberName(topic);
-    if (!this.#hubs.has(hub)) {
-      const record = { delivered: this.#store.seq, failures: 0 };
-      this.#hubs.set(hub, record);
-      this.#store.putHub(hub, record);
-    }
+    const record = this.#hubs.get(hub) ?? this.#register(hub, this.#store.seq);
+    record.contactAt = Date.now();
     const seq = this.#store.seq;
+    const cursor = record.delivered;
     if (sinceSeq !== null) {
-      if (sinceSeq === seq) return { seq, events: [], recovered: true };
+      if (sinceSeq === seq) return { seq, events: [], recovered: true, cursor };
       const oldest = this.#store.oldestSeq();
       if (sinceSeq < seq && oldest !== null && oldest <= sinceSeq + 1) {
-        return { seq, events: this.#store.eventsAfter(sinceSeq, seq - sinceSeq), recovered: true };
+        return { seq, events: this.#store.eventsAfter(sinceSeq, seq - sinceSeq), recovered: true, cursor };
       }
     }
-    const latest = isStatefulChannel(parseTopicName(topic).channel) ? this.#store.latest() : null;
-    return { seq, events: latest ? [latest] : [], recovered: sinceSeq === null ? null : false };
+    const latest = this.#latestState();
+    return { seq, events: latest ? [latest] : [], recovered: sinceSeq === null ? null : false, cursor };
+  }
+
+  /**
+   * A hub renews its registration (from its alarm). A hub this topic no longer knows is
+   * registered again at `lastSeq`, the last seq it delivered (null when it does not know, after
+   * a restart), and the topic resends from there, or resyncs it when that is no longer held.
+   */
+  async renew(topic: string, hub: string, lastSeq: number | null): Promise<{ known: boolean }> {
+    this.#store.rememberName(topic);
+    const known = this.#hubs.get(hub);
+    if (known) {
+      known.contactAt = Date.now();
+      this.#dirty.add(hub);
+      this.#alarmBy(Date.now() + DELIVERY_FLUSH_MS);
+      return { known: true };
+    }
+    const seq = this.#store.seq;
+    const from = lastSeq === null ? (seq === 0 ? 0 : -1) : Math.min(lastSeq, seq);
+    console.warn(`topic ${topic}: hub ${hub} re-attached at seq ${from} (topic at ${seq})`);
+    this.#register(hub, from);
+    void this.#pump(hub);
+    return { known: false };
   }
 
   /** Removes a hub that has no subscriber left. */
   async detach(topic: string, hub: string): Promise<void> {
     this.#store.rememberName(topic);
+    this.#forget(hub);
+  }
+
+  /** Test and operations aid: the topic's seq, its hubs and how far behind each is. */
+  async describe(): Promise<{
+    name: string | null;
+    seq: number;
+    oldestSeq: number | null;
+    dedupeIds: number;
+    hubs: Record<string, HubRecord & { lag: number }>;
+  }> {
+    const seq = this.#store.seq;
+    const hubs = Object.fromEntries(
+      [...this.#hubs].map(([name, { delivered, failures, contactAt }]) => [
+        name,
+        { delivered, failures, contactAt, lag: seq - delivered },
+      ]),
+    );
+    return {
+      name: this.#store.name,
+      seq,
+      oldestSeq: this.#store.oldestSeq(),
+      dedupeIds: this.#store.dedupeCount(),
+      hubs,
+    };
+  }
+
+  /** Records the hubs' positions, resumes deliveries a restart interrupted, retries failed ones. */
+  override async alarm(): Promise<void> {
+    this.#alarmAt = null;
+    const now = Date.now();
+    this.#store.pruneDedupe(now);
+    this.#flush();
+    await Promise.all([...this.#hubs].filter(([, record]) => record.retryAt <= now).map(([hub]) => this.#pump(hub)));
+    this.#flush();
+    let next = Number.POSITIVE_INFINITY;
+    for (const record of this.#hubs.values()) {
+      if (record.delivered < this.#store.seq) next = Math.min(next, Math.max(record.retryAt, now + DELIVERY_RETRY_MS));
+    }
+    this.#alarmBy(next);
+  }
+
+  #register(hub: string, delivered: number): HubState {
+    const record: HubState = { delivered, failures: 0, contactAt: Date.now(), retryAt: 0 };
+    this.#hubs.set(hub, record);
+    // Stored at once: the hub relies on this registration from the moment it is answered.
+    this.#store.putHub(hub, record);
+    this.#dirty.delete(hub);
+    return record;
+  }
+
+  #forget(hub: string): void {
     this.#hubs.delete(hub);
+    this.#dirty.delete(hub);
     this.#store.deleteHub(hub);
   }
 
-  /** Test and operations aid: the topic's seq and registered hubs. */
-  async describe(): Promise<{ name: string | null; seq: number; hubs: Record<string, HubRecord> }> {
-    return { name: this.#store.name, seq: this.#store.seq, hubs: Object.fromEntries(this.#hubs) };
+  /** Stores the records of hubs whose position or failures changed. */
+  #flush(): void {
+    for (const hub of this.#dirty) {
+      const record = this.#hubs.get(hub);
+      if (record) this.#store.putHub(hub, record);
+    }
+    this.#dirty.clear();
   }
 
-  override async alarm(): Promise<void> {
-    this.#alarmArmed = false;
-    this.#store.pruneDedupe(Date.now());
-    await Promise.all([...this.#hubs.keys()].map((hub) => this.#pump(hub)));
-    if (this.#hasUndelivered()) this.#armAlarm();
+  /** The lowest seq a registered hub still needs (the history is kept from there). */
+  #oldestNeeded(): number {
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const record of this.#hubs.values()) oldest = Math.min(oldest, record.delivered);
+    return oldest;
   }
 
-  #hasUndelivered(): boolean {
-    for (const record of this.#hubs.values()) if (record.delivered < this.#store.seq) return true;
-    return false;
-  }
-
-  #armAlarm(): void {
-    if (this.#alarmArmed) return;
-    this.#alarmArmed = true;
-    void this.ctx.storage.setAlarm(Date.now() + DELIVERY_RETRY_MS);
+  #latestState(): TopicEvent | null {
+    const name = this.#store.name;
+    return name !== null && isStatefulChannel(parseTopicName(name).channel) ? this.#store.latest() : null;
   }
 
   #pumpAll(): void {
-    // The alarm is the safety net: if this object restarts before the loops finish, it resumes them.
-    if (this.#hubs.size > 0) this.#armAlarm();
-    for (const hub of this.#hubs.keys()) void this.#pump(hub);
+    if (this.#hubs.size === 0) return;
+    // The alarm is the safety net: if this object restarts before the loops finish, it resumes
+    // them; it also records the positions the loops reach.
+    this.#alarmBy(Date.now() + DELIVERY_FLUSH_MS);
+    const now = Date.now();
+    for (const [hub, record] of this.#hubs) if (record.retryAt <= now) void this.#pump(hub);
+  }
+
+  /** What a hub gets next after `after`: the events that follow it, or a resync. */
+  #nextDelivery(after: number): Delivery {
+    if (after >= 0) {
+      const events = this.#store.eventsAfter(after, DELIVERY_BATCH);
+      if (events[0]?.seq === after + 1) return { kind: "events", after, events };
+    }
+    return { kind: "resync", after, seq: this.#store.seq, latest: this.#latestState() };
   }
 
   /**
@@ -105,48 +219,62 @@ export class TopicDurableObject extends DurableObject<Env> {
    * loop per hub at a time: a publish during a delivery is picked up by the running loop.
    */
   async #pump(hub: string): Promise<void> {
-    if (this.#pumping.has(hub) || this.#store.name === null) return;
     const topic = this.#store.name;
+    if (this.#pumping.has(hub) || topic === null) return;
     this.#pumping.add(hub);
     try {
       for (;;) {
         const record = this.#hubs.get(hub);
         if (!record || record.delivered >= this.#store.seq) return;
-        const batch = this.#store.eventsAfter(record.delivered, DELIVERY_BATCH);
-        const last = batch.at(-1);
-        if (!last) {
-          // History was pruned past what this hub had: nothing left to send.
-          record.delivered = this.#store.seq;
-          this.#store.putHub(hub, record);
-          return;
-        }
-        let detach: boolean;
+        const delivery = this.#nextDelivery(record.delivered);
+        let reply: DeliveryReply;
         try {
-          ({ detach } = await this.env.HUB.getByName(hub).deliver(topic, batch));
+          reply = await this.env.HUB.getByName(hub).deliver(topic, delivery);
         } catch (error) {
-          record.failures += 1;
-          if (record.failures >= MAX_DELIVERY_FAILURES) {
-            console.warn(`topic ${topic}: dropping hub ${hub} after ${record.failures} failed deliveries`, error);
-            this.#hubs.delete(hub);
-            this.#store.deleteHub(hub);
-          } else {
-            this.#store.putHub(hub, record);
-            this.#armAlarm();
-          }
+          if (this.#hubs.get(hub) === record) this.#failed(topic, hub, record, error);
           return;
         }
-        if (detach) {
-          this.#hubs.delete(hub);
-          this.#store.deleteHub(hub);
-          return;
-        }
-        if (this.#hubs.get(hub) !== record) return; // detached while delivering
-        record.delivered = last.seq;
+        if (this.#hubs.get(hub) !== record) return; // detached or replaced while delivering
+        record.contactAt = Date.now();
         record.failures = 0;
-        this.#store.putHub(hub, record);
+        record.retryAt = 0;
+        this.#dirty.add(hub);
+        if (reply.status === "detach") {
+          this.#forget(hub);
+          return;
+        }
+        if (reply.status === "gap") {
+          // The hub has less than we thought (its position here was ahead): resend from there.
+          record.delivered = Math.min(reply.have, delivery.after - 1);
+          continue;
+        }
+        record.delivered = delivery.kind === "events" ? (delivery.events.at(-1)?.seq ?? delivery.after) : delivery.seq;
       }
     } finally {
       this.#pumping.delete(hub);
     }
+  }
+
+  /** A failed delivery: retried with backoff while the hub's lease lasts, then forgotten. */
+  #failed(topic: string, hub: string, record: HubState, error: unknown): void {
+    const now = Date.now();
+    record.failures += 1;
+    if (now - record.contactAt >= HUB_LEASE_MS) {
+      console.warn(`topic ${topic}: forgetting hub ${hub}, unreachable for ${now - record.contactAt} ms`, error);
+      this.#forget(hub);
+      return;
+    }
+    const backoff = Math.min(DELIVERY_RETRY_MS * 2 ** Math.min(record.failures - 1, 16), DELIVERY_RETRY_MAX_MS);
+    record.retryAt = now + backoff;
+    this.#dirty.add(hub);
+    this.#alarmBy(record.retryAt);
+  }
+
+  /** Sets the alarm for `at` unless it is already due no later. */
+  #alarmBy(at: number): void {
+    if (at === Number.POSITIVE_INFINITY) return;
+    if (this.#alarmAt !== null && this.#alarmAt <= at) return;
+    this.#alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
   }
 }

@@ -1,10 +1,14 @@
 /**
- * A topic's durable state in its Durable Object's SQLite: the seq counter, the bounded event
- * history, the dedupe window and the registry of hubs with how far each has been delivered.
+ * A topic's durable state in its Durable Object's SQLite: the seq counter, the event history,
+ * the dedupe window and the registry of hubs with how far each has been delivered.
  * Synchronous (SQLite in a Durable Object is), so a publish is one transaction.
+ *
+ * The history keeps the last TOPIC_HISTORY_LIMIT events for `since_seq`, and beyond that every
+ * event a registered hub has not acknowledged yet, up to TOPIC_MAX_LAG_EVENTS and
+ * TOPIC_MAX_LAG_BYTES: a hub further behind than that is resynced (topic-durable-object.ts).
  */
 import { encodeServerEvent } from "../protocol/equihome/codec";
-import { DEDUPE_WINDOW_MS, TOPIC_HISTORY_LIMIT } from "../protocol/limits";
+import { DEDUPE_WINDOW_MS, TOPIC_HISTORY_LIMIT, TOPIC_MAX_LAG_BYTES, TOPIC_MAX_LAG_EVENTS } from "../protocol/limits";
 import type { EventAck, TopicEvent } from "../protocol/topics";
 import { addColumnIfMissing } from "../storage/sql";
 
@@ -24,8 +28,12 @@ export interface PublishResult {
 }
 
 export interface HubRecord {
+  /** The last seq the hub acknowledged; -1 when unknown (the hub must be resynced). */
   delivered: number;
+  /** Failed deliveries in a row. */
   failures: number;
+  /** When the hub last accepted a delivery or renewed its registration (its lease). */
+  contactAt: number;
 }
 
 const SCHEMA = `
@@ -36,17 +44,22 @@ CREATE INDEX IF NOT EXISTS dedupe_at ON dedupe (at);
 CREATE TABLE IF NOT EXISTS hubs (name TEXT PRIMARY KEY, delivered INTEGER NOT NULL, failures INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 `;
 
+/** How often a publish also prunes the dedupe window (it is pruned as the topic publishes). */
+const DEDUPE_PRUNE_EVERY_MS = 60_000;
+
 export class TopicStore {
   #sql: SqlStorage;
   #storage: DurableObjectStorage;
   #seq: number;
   #name: string | null;
+  #dedupePrunedAt = 0;
 
   constructor(storage: DurableObjectStorage) {
     this.#storage = storage;
     this.#sql = storage.sql;
     this.#sql.exec(SCHEMA);
     addColumnIfMissing(this.#sql, "events", "ack TEXT");
+    addColumnIfMissing(this.#sql, "hubs", "contact_at INTEGER NOT NULL DEFAULT 0");
     this.#seq = Number(this.#meta("seq") ?? 0);
     const name = this.#meta("name");
     this.#name = typeof name === "string" ? name : null;
@@ -71,8 +84,16 @@ export class TopicStore {
   /**
    * Assigns a seq to each new event and stores it with the history and dedupe rows, all in one
    * transaction. An event whose id was accepted within the dedupe window gets its original seq.
+   * `oldestNeeded` is the lowest seq a registered hub has acknowledged: the history is not
+   * pruned past it, within the lag bounds. `also` runs inside the same transaction (the topic
+   * records its hubs' positions there, so they share the publish's commit).
    */
-  append(events: NewEvent[], now: number): { results: PublishResult[]; appended: TopicEvent[] } {
+  append(
+    events: NewEvent[],
+    now: number,
+    oldestNeeded: number,
+    also?: () => void,
+  ): { results: PublishResult[]; appended: TopicEvent[] } {
     return this.#storage.transactionSync(() => {
       const results: PublishResult[] = [];
       const appended: TopicEvent[] = [];
@@ -105,15 +126,48 @@ export class TopicStore {
       }
       if (appended.length > 0) {
         this.#setMeta("seq", this.#seq);
-        this.#sql.exec("DELETE FROM events WHERE seq <= ?", this.#seq - TOPIC_HISTORY_LIMIT);
+        this.#sql.exec("DELETE FROM events WHERE seq <= ?", this.#pruneTo(oldestNeeded));
       }
+      if (now - this.#dedupePrunedAt >= DEDUPE_PRUNE_EVERY_MS) this.pruneDedupe(now);
+      also?.();
       return { results, appended };
     });
   }
 
+  /**
+   * The seq up to which the history may go: everything older than the last
+   * TOPIC_HISTORY_LIMIT events that no registered hub still needs, and past the lag bounds
+   * even what a hub still needs.
+   */
+  #pruneTo(oldestNeeded: number): number {
+    const floor = this.#seq - TOPIC_HISTORY_LIMIT;
+    if (oldestNeeded >= floor) return floor;
+    let cut = Math.max(oldestNeeded, this.#seq - TOPIC_MAX_LAG_EVENTS);
+    if (cut < floor) {
+      // The newest of the kept-for-lag events past which their size exceeds the byte bound.
+      const over = this.#sql
+        .exec<{ seq: number }>(
+          `SELECT seq FROM (SELECT seq, SUM(length(frame)) OVER (ORDER BY seq DESC) AS total
+             FROM events WHERE seq > ? AND seq <= ?) WHERE total > ? ORDER BY seq DESC LIMIT 1`,
+          cut,
+          floor,
+          TOPIC_MAX_LAG_BYTES,
+        )
+        .toArray()[0];
+      if (over) cut = over.seq;
+    }
+    return cut;
+  }
+
   /** Forgets event ids older than the dedupe window. */
   pruneDedupe(now: number): void {
+    this.#dedupePrunedAt = now;
     this.#sql.exec("DELETE FROM dedupe WHERE at <= ?", now - DEDUPE_WINDOW_MS);
+  }
+
+  /** How many event ids the dedupe window holds (operations and tests). */
+  dedupeCount(): number {
+    return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM dedupe").one().n;
   }
 
   /** Events with seq greater than `afterSeq`, oldest first, at most `limit`. */
@@ -139,22 +193,24 @@ export class TopicStore {
     return row?.seq ?? null;
   }
 
-  hubs(): Map<string, HubRecord> {
+  hubs(now: number): Map<string, HubRecord> {
     const hubs = new Map<string, HubRecord>();
-    for (const row of this.#sql.exec<{ name: string; delivered: number; failures: number }>(
-      "SELECT name, delivered, failures FROM hubs",
-    )) {
-      hubs.set(row.name, { delivered: row.delivered, failures: row.failures });
+    type Row = { name: string; delivered: number; failures: number; contact_at: number };
+    for (const row of this.#sql.exec<Row>("SELECT name, delivered, failures, contact_at FROM hubs")) {
+      // A record written before leases existed counts as in contact now.
+      const contactAt = row.contact_at > 0 ? row.contact_at : now;
+      hubs.set(row.name, { delivered: row.delivered, failures: row.failures, contactAt });
     }
     return hubs;
   }
 
   putHub(name: string, record: HubRecord): void {
     this.#sql.exec(
-      "INSERT OR REPLACE INTO hubs (name, delivered, failures) VALUES (?, ?, ?)",
+      "INSERT OR REPLACE INTO hubs (name, delivered, failures, contact_at) VALUES (?, ?, ?, ?)",
       name,
       record.delivered,
       record.failures,
+      record.contactAt,
     );
   }
 

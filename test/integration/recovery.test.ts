@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { HubDurableObject } from "../../src/hub/hub-durable-object";
 import { hubPlacement } from "../../src/hub/shard";
-import { MAX_DELIVERY_FAILURES, TOPIC_HISTORY_LIMIT } from "../../src/protocol/limits";
+import { TOPIC_HISTORY_LIMIT } from "../../src/protocol/limits";
 import { connect, ingestOk, progress, unique } from "../helpers/client";
 import { signToken } from "../helpers/tokens";
 
@@ -178,7 +178,7 @@ describe("ordering, recovery and eviction", () => {
     await expect.poll(async () => Object.keys((await topicStub.describe()).hubs), { timeout: 3000 }).toEqual([]);
   });
 
-  it("retries a failing hub from the alarm without losing order, and drops a hub that never answers", async () => {
+  it("retries a failing hub from the alarm without losing order", async () => {
     const user = unique("user");
     const sim = unique("simulation");
     const socket = await connect(await signToken({ sub: user }));
@@ -208,16 +208,9 @@ describe("ordering, recovery and eviction", () => {
     await failing(false);
     await runDurableObjectAlarm(topicStub);
     expect([await socket.next(), await socket.next()].map((frame) => frame.seq)).toEqual([1, 2]);
-    expect((await topicStub.describe()).hubs[hubOf(user)]).toEqual({ delivered: 2, failures: 0 });
-
-    // A hub that keeps failing is dropped after MAX_DELIVERY_FAILURES attempts.
-    await failing(true);
-    await ingestOk(progress(sim, 3));
-    await expect.poll(async () => (await topicStub.describe()).hubs[hubOf(user)]?.failures, { timeout: 3000 }).toBe(1);
-    for (let attempt = 1; attempt < MAX_DELIVERY_FAILURES; attempt++) await runDurableObjectAlarm(topicStub);
-    expect((await topicStub.describe()).hubs).toEqual({});
-    await failing(false);
+    expect((await topicStub.describe()).hubs[hubOf(user)]).toMatchObject({ delivered: 2, failures: 0 });
     socket.close();
+    // A hub that keeps failing is kept, and what its sockets see then: delivery.test.ts.
   });
 
   it("a hub registered at a topic but without subscribers is dropped on the next delivery", async () => {

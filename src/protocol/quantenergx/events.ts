@@ -30,6 +30,17 @@ export const USER_ROOMS = {
 export const MARKET_CHANNEL = "market";
 export const SYSTEM_ALERTS_CHANNEL = "system_alerts";
 
+/**
+ * The Socket.IO room name of a topic, as `resync` names it: `trading-<user>`, `orders-<user>`,
+ * `compliance-<user>`, `market-<commodity>`, `system-alerts`.
+ */
+export function roomOfTopic(channel: string, key: string | null): string {
+  const user = Object.values(USER_ROOMS).find((spec) => spec.channel === channel);
+  if (user && key !== null) return user.room(key);
+  if (channel === MARKET_CHANNEL && key !== null) return `market-${key}`;
+  return channel === SYSTEM_ALERTS_CHANNEL ? "system-alerts" : key === null ? channel : `${channel}-${key}`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Server events, as posted to /v1/ingest and received by clients
 
