@@ -1,8 +1,10 @@
 /**
  * What each socket carries through hibernation: a versioned, typed attachment, validated when
  * read back so a hub woken with an attachment written by an older version refuses it cleanly.
- * workerd caps an attachment at 2,048 bytes, so subscriptions (up to 100 per socket) live in
- * the hub's SQLite instead, keyed by the socket id (hub-store.ts).
+ * The socket's subscriptions ride in it too, so subscribing costs no storage write; workerd
+ * caps an attachment at 2,048 bytes, so a socket whose subscriptions do not fit (up to 100)
+ * keeps them in the hub's SQLite instead, keyed by the socket id (hub-store.ts), and its
+ * attachment says `subs: "stored"`.
  */
 import * as v from "valibot";
 import {
@@ -28,12 +30,22 @@ export const PrincipalSchema = v.object({
 
 const Id = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
 
+/** One subscription: topic, traffic-light zones (or null), held explicitly, held for editing. */
+const SubSchema = v.tuple([v.string(), v.nullable(v.array(v.string())), v.boolean(), v.boolean()]);
+export type AttachedSubscription = v.InferOutput<typeof SubSchema>;
+/** In the attachment, or "stored" in SQLite; absent in attachments written before either. */
+const SubsSchema = v.optional(v.union([v.literal("stored"), v.array(SubSchema)]));
+
+/** Serialized attachments up to this size (as JSON) carry their subscriptions inline. */
+export const MAX_INLINE_ATTACHMENT_CHARS = 1800;
+
 const JsonAttachmentSchema = v.object({
   v: v.literal(ATTACHMENT_VERSION),
   /** Stable id of the socket, the key of its subscription rows. */
   id: Id,
   protocol: v.literal("json"),
   principal: PrincipalSchema,
+  subs: SubsSchema,
 });
 
 /** An Engine.IO session on a WebSocket: its ids, its Socket.IO state, when it opened. */
@@ -46,6 +58,7 @@ const SioAttachmentSchema = v.object({
   pid: v.nullable(Id),
   principal: v.nullable(PrincipalSchema),
   openedAt: v.number(),
+  subs: SubsSchema,
 });
 
 const AttachmentSchema = v.variant("protocol", [JsonAttachmentSchema, SioAttachmentSchema]);

@@ -21,7 +21,15 @@ import { CLOSE_CODES } from "../protocol/errors";
 import { HUB_RENEW_MS, MESSAGE_BURST, MESSAGES_PER_SECOND } from "../protocol/limits";
 import type { Delivery, DeliveryReply } from "../protocol/topics";
 import { safeJson } from "../storage/sql";
-import { ATTACHMENT_VERSION, PrincipalSchema, readAttachment, writeAttachment } from "./attachment";
+import {
+  ATTACHMENT_VERSION,
+  type AttachedSubscription,
+  MAX_INLINE_ATTACHMENT_CHARS,
+  PrincipalSchema,
+  readAttachment,
+  type SocketAttachment,
+  writeAttachment,
+} from "./attachment";
 import { EngineIo, type EngineSession, PING_INTERVAL_MS } from "./engine-io";
 import { EquihomeProtocol, type JsonSocket } from "./equihome-protocol";
 import type { HubSocket } from "./hub-socket";
@@ -48,6 +56,8 @@ export class HubDurableObject extends DurableObject<Env> {
   /** When this hub next renews its registrations at the topics it holds. */
   #renewAt: number;
   #restoring = false;
+  /** Sockets whose subscriptions are in SQLite (too many for their attachment). */
+  #spilled = new Set<string>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -55,7 +65,7 @@ export class HubDurableObject extends DurableObject<Env> {
     this.#name = this.#store.name();
     // Kept in storage: a hub woken often by deliveries must still renew on time.
     this.#renewAt = (this.#store.lastRenewAt() ?? Date.now()) + HUB_RENEW_MS;
-    this.index = new SubscriptionIndex<HubSocket>(this.#store, {
+    this.index = new SubscriptionIndex<HubSocket>({
       attach: (topic, sinceSeq) => this.env.TOPIC.getByName(topic).attach(topic, this.#hubName(), sinceSeq),
       detach: (topic) => this.env.TOPIC.getByName(topic).detach(topic, this.#hubName()),
       renew: (topic, lastSeq) => this.env.TOPIC.getByName(topic).renew(topic, this.#hubName(), lastSeq),
@@ -68,6 +78,10 @@ export class HubDurableObject extends DurableObject<Env> {
           ? this.#json.resync(socket, subscription, seq, latest)
           : this.#sio.resync(socket, subscription, seq, latest),
       holding: () => this.#holding(),
+      persist: (socket) => {
+        if (socket.protocol === "json") this.#writeJsonAttachment(socket);
+        else if (socket.ws) this.#writeSioAttachment(socket, socket.ws);
+      },
     });
     this.#json = new EquihomeProtocol({
       index: this.index,
@@ -123,6 +137,7 @@ export class HubDurableObject extends DurableObject<Env> {
   #restore(): void {
     const now = Date.now();
     const byId = new Map<string, HubSocket>();
+    const subs = new Map<HubSocket, SocketAttachment["subs"]>();
     for (const ws of this.ctx.getWebSockets()) {
       const attachment = readAttachment(ws);
       if (!attachment) {
@@ -131,7 +146,9 @@ export class HubDurableObject extends DurableObject<Env> {
         continue;
       }
       if (attachment.protocol === "json") {
-        byId.set(attachment.id, this.#trackJson(ws, attachment.id, attachment.principal, now));
+        const socket = this.#trackJson(ws, attachment.id, attachment.principal, now);
+        byId.set(attachment.id, socket);
+        subs.set(socket, attachment.subs);
         continue;
       }
       const session: EngineSession = {
@@ -159,11 +176,22 @@ export class HubDurableObject extends DurableObject<Env> {
       this.#sockets.set(ws, session);
       this.#engine.restore(session);
       byId.set(session.id, session);
+      subs.set(session, attachment.subs);
     }
     this.#store.retainSockets(new Set(byId.keys()));
-    for (const row of this.#store.subscriptions()) {
-      const socket = byId.get(row.socketId);
-      if (socket) this.index.restore(socket, row);
+    // Subscriptions in the attachment, or in SQLite for sockets with too many (or written by a
+    // version that kept them all there).
+    let stored: ReturnType<HubStore["subscriptions"]> | null = null;
+    for (const [socket, inline] of subs) {
+      if (Array.isArray(inline)) {
+        for (const [topic, zones, explicit, editing] of inline) {
+          this.index.restore(socket, { socketId: socket.id, topic, zones, explicit, editing });
+        }
+        continue;
+      }
+      stored ??= this.#store.subscriptions();
+      this.#spilled.add(socket.id);
+      for (const row of stored) if (row.socketId === socket.id) this.index.restore(socket, row);
     }
   }
 
@@ -338,6 +366,7 @@ export class HubDurableObject extends DurableObject<Env> {
       // Sessions that end without end_editing: the document must update the other editors.
       this.#json.endEditingSessions(socket);
       this.index.removeSocket(socket);
+      this.#forgetStored(socket.id);
       return;
     }
     this.#engine.onWebSocketClose(socket, ws);
@@ -349,6 +378,11 @@ export class HubDurableObject extends DurableObject<Env> {
     const record = session.pid === null ? null : this.#sio.recoveryRecord(session);
     if (record && session.pid !== null) this.#store.putRecovery(session.pid, record, Date.now() + RECOVERY_WINDOW_MS);
     this.index.removeSocket(session);
+    this.#forgetStored(session.id);
+  }
+
+  #forgetStored(socketId: string): void {
+    if (this.#spilled.delete(socketId)) this.#store.deleteSocket(socketId);
   }
 
   /** Recovery records live on the hub of the session that left them; the pid names it. */
@@ -369,11 +403,16 @@ export class HubDurableObject extends DurableObject<Env> {
   }
 
   #writeJsonAttachment(socket: JsonSocket): void {
-    writeAttachment(socket.ws, { v: ATTACHMENT_VERSION, id: socket.id, protocol: "json", principal: socket.principal });
+    this.#writeAttachment(socket, socket.ws, {
+      v: ATTACHMENT_VERSION,
+      id: socket.id,
+      protocol: "json",
+      principal: socket.principal,
+    });
   }
 
   #writeSioAttachment(session: EngineSession, ws: WebSocket): void {
-    writeAttachment(ws, {
+    this.#writeAttachment(session, ws, {
       v: ATTACHMENT_VERSION,
       id: session.sid,
       protocol: "sio",
@@ -382,6 +421,29 @@ export class HubDurableObject extends DurableObject<Env> {
       principal: session.principal,
       openedAt: session.openedAt,
     });
+  }
+
+  /**
+   * Writes a socket's attachment with its subscriptions inline when they fit (no storage write:
+   * a subscribe costs no commit), else with them in SQLite.
+   */
+  #writeAttachment(socket: HubSocket, ws: WebSocket, attachment: SocketAttachment): void {
+    const subs: AttachedSubscription[] = [];
+    for (const { topic, zones, reasons } of socket.subscriptions.values()) {
+      subs.push([topic, zones, reasons.explicit, reasons.editing]);
+    }
+    const inline = { ...attachment, subs };
+    if (JSON.stringify(inline).length <= MAX_INLINE_ATTACHMENT_CHARS) {
+      writeAttachment(ws, inline);
+      this.#forgetStored(socket.id);
+      return;
+    }
+    this.#store.replaceSubscriptions(
+      socket.id,
+      subs.map(([topic, zones, explicit, editing]) => ({ topic, zones, explicit, editing })),
+    );
+    this.#spilled.add(socket.id);
+    writeAttachment(ws, { ...attachment, subs: "stored" });
   }
 
   /**

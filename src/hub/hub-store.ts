@@ -1,6 +1,7 @@
 /**
- * A hub's durable state: its own name and each socket's subscriptions (too large for a socket
- * attachment). Read back in full when a hub wakes from hibernation.
+ * A hub's durable state: its own name, its heartbeat and renewal times, Socket.IO recovery
+ * records, and the subscriptions of sockets whose subscriptions do not fit in their attachment
+ * (attachment.ts), read back when a hub wakes from hibernation.
  */
 import { addColumnIfMissing } from "../storage/sql";
 import type { RecoveryRecord } from "./socketio-protocol";
@@ -59,19 +60,19 @@ export class HubStore {
       }));
   }
 
-  putSubscription({ socketId, topic, zones, explicit, editing }: StoredSubscription): void {
-    this.#sql.exec(
-      "INSERT OR REPLACE INTO subscriptions (socket_id, topic, zones, explicit, editing) VALUES (?, ?, ?, ?, ?)",
-      socketId,
-      topic,
-      zones === null ? null : JSON.stringify(zones),
-      explicit ? 1 : 0,
-      editing ? 1 : 0,
-    );
-  }
-
-  deleteSubscription(socketId: string, topic: string): void {
-    this.#sql.exec("DELETE FROM subscriptions WHERE socket_id = ? AND topic = ?", socketId, topic);
+  /** Replaces everything stored for one socket's subscriptions, in one transaction. */
+  replaceSubscriptions(socketId: string, rows: Omit<StoredSubscription, "socketId">[]): void {
+    this.deleteSocket(socketId);
+    for (const { topic, zones, explicit, editing } of rows) {
+      this.#sql.exec(
+        "INSERT INTO subscriptions (socket_id, topic, zones, explicit, editing) VALUES (?, ?, ?, ?, ?)",
+        socketId,
+        topic,
+        zones === null ? null : JSON.stringify(zones),
+        explicit ? 1 : 0,
+        editing ? 1 : 0,
+      );
+    }
   }
 
   deleteSocket(socketId: string): void {

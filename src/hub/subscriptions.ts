@@ -18,7 +18,7 @@ import {
   type TopicEvent,
 } from "../protocol/topics";
 import type { AttachResult } from "../topic/topic-durable-object";
-import type { HubStore, StoredSubscription } from "./hub-store";
+import type { StoredSubscription } from "./hub-store";
 
 /** Why a socket holds a topic: its own `subscribe`, an editing session of the resource, or both. */
 export type SubscriptionReason = "explicit" | "editing";
@@ -62,6 +62,8 @@ export interface TopicLink<S extends SubscriberSocket> {
   resync(socket: S, subscription: LocalSubscription, seq: number, latest: TopicEvent | null): void;
   /** The index went from no topic to some: the hub plans its lease renewals. */
   holding(): void;
+  /** The socket's subscriptions changed: the hub keeps them through hibernation. */
+  persist(socket: S): void;
 }
 
 /** What the hub holds of one topic. */
@@ -81,10 +83,7 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
   /** Registration calls per topic, chained so an attach never overtakes an earlier detach. */
   #registrations = new Map<string, Promise<unknown>>();
 
-  constructor(
-    private readonly store: HubStore,
-    private readonly link: TopicLink<S>,
-  ) {}
+  constructor(private readonly link: TopicLink<S>) {}
 
   /** Re-enters a socket's stored subscription after a wake; it is live at once. */
   restore(socket: S, row: StoredSubscription): void {
@@ -118,7 +117,7 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
     const subscription: LocalSubscription = { topic, zones, lastSeq: 0, pending: [], reasons };
     socket.subscriptions.set(topic, subscription);
     const held = this.#add(topic, socket);
-    this.#persist(socket, subscription);
+    this.link.persist(socket);
     const local = this.#localAnswer(topic, held, sinceSeq);
     if (local) return { result: local, subscription };
     let result: AttachResult;
@@ -160,7 +159,7 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
     const existing = socket.subscriptions.get(topic);
     if (!existing) return this.subscribe(socket, topic, null, null, reason);
     existing.reasons[reason] = true;
-    this.#persist(socket, existing);
+    this.link.persist(socket);
     return null;
   }
 
@@ -169,7 +168,7 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
     const existing = socket.subscriptions.get(topic);
     if (!existing) return;
     existing.reasons[reason] = false;
-    if (existing.reasons.explicit || existing.reasons.editing) this.#persist(socket, existing);
+    if (existing.reasons.explicit || existing.reasons.editing) this.link.persist(socket);
     else this.unsubscribe(socket, topic);
   }
 
@@ -187,7 +186,13 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
   /** Removes one subscription whatever its reasons; the last local subscriber detaches the hub. */
   unsubscribe(socket: S, topic: string): boolean {
     if (!socket.subscriptions.delete(topic)) return false;
-    this.store.deleteSubscription(socket.id, topic);
+    this.link.persist(socket);
+    this.#leave(socket, topic);
+    return true;
+  }
+
+  /** Takes a socket out of a topic's set; the last one out detaches the hub. */
+  #leave(socket: S, topic: string): void {
     const held = this.#topics.get(topic);
     held?.sockets.delete(socket);
     if (held && held.sockets.size === 0) {
@@ -197,13 +202,12 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
         if (!this.#topics.has(topic)) await this.link.detach(topic);
       }).catch((error) => console.warn(`detach from ${topic} failed; the topic drops us on its next delivery`, error));
     }
-    return true;
   }
 
-  /** Removes every subscription of a closed socket. */
+  /** Removes every subscription of a closed socket (the hub forgets what it stored for it). */
   removeSocket(socket: S): void {
-    for (const topic of [...socket.subscriptions.keys()]) this.unsubscribe(socket, topic);
-    this.store.deleteSocket(socket.id);
+    for (const topic of socket.subscriptions.keys()) this.#leave(socket, topic);
+    socket.subscriptions.clear();
   }
 
   /**
@@ -254,10 +258,6 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
         ),
       ),
     );
-  }
-
-  #persist(socket: S, { topic, zones, reasons }: LocalSubscription): void {
-    this.store.putSubscription({ socketId: socket.id, topic, zones, ...reasons });
   }
 
   #send(socket: S, subscription: LocalSubscription, events: TopicEvent[]): void {

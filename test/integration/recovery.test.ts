@@ -149,6 +149,28 @@ describe("ordering, recovery and eviction", () => {
     socket.close();
   });
 
+  it("an evicted hub restores many subscriptions (too many for the socket's attachment) from storage", async () => {
+    const user = unique("user");
+    const sims = Array.from({ length: 40 }, () => unique("simulation_with_a_long_identifier"));
+    const socket = await connect(await signToken({ sub: user }));
+    for (const sim of sims) await socket.request("subscribe", { channel: "simulation_updates", simulation_id: sim });
+    await evictDurableObject(env.HUB.getByName(hubOf(user)));
+    for (const sim of [sims[0], sims[39]] as string[]) {
+      await ingestOk(progress(sim, 5));
+      expect(await socket.nextEvent("simulation_progress")).toMatchObject({ data: { simulation_id: sim } });
+    }
+    // Back under the attachment's size, and evicted again: still every subscription that is left.
+    for (const sim of sims.slice(1, 39)) {
+      await socket.request("unsubscribe", { channel: "simulation_updates", simulation_id: sim });
+    }
+    await evictDurableObject(env.HUB.getByName(hubOf(user)));
+    await ingestOk(progress(sims[39] as string, 6));
+    expect(await socket.nextEvent("simulation_progress")).toMatchObject({ seq: 2 });
+    await ingestOk(progress(sims[5] as string, 6));
+    expect(await socket.quiet(150)).toEqual([]);
+    socket.close();
+  });
+
   it("an evicted topic keeps its seq, history and hubs", async () => {
     const sim = unique("simulation");
     const socket = await connect(await signToken());
