@@ -100,7 +100,7 @@ export class TopicDurableObject extends DurableObject<Env> {
       return;
     }
     // Each reply leaves only once the commit holding its events is durable (output gate).
-    round.forEach((publish, i) => publish.resolve(results[i] ?? []));
+    for (const [i, publish] of round.entries()) publish.resolve(results[i] ?? []);
     this.#committing = this.ctx.storage.sync().finally(() => this.#nextRound());
   }
 
@@ -111,8 +111,13 @@ export class TopicDurableObject extends DurableObject<Env> {
       this.#flush(),
     );
     if (appended.length > 0) this.#pumpAll();
+    const split: PublishResult[][] = [];
     let at = 0;
-    return counts.map((count) => results.slice(at, (at += count)));
+    for (const count of counts) {
+      split.push(results.slice(at, at + count));
+      at += count;
+    }
+    return split;
   }
 
   /**
