@@ -53,13 +53,17 @@ const ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"];
 export const MAX_TOKEN_LENGTH = 8192;
 
 const encoder = new TextEncoder();
-const secretKeys = new Map<string, Uint8Array>();
+const secretKeys = new Map<string, Promise<CryptoKey>>();
 const remoteKeySets = new Map<string, JWTVerifyGetKey>();
 
-function secretKey(secret: string): Uint8Array {
+/**
+ * The HS256 key, imported once per secret and isolate: given raw bytes, jose imports the key
+ * again on every verification (a profile of the connection path showed it).
+ */
+function secretKey(secret: string): Promise<CryptoKey> {
   let key = secretKeys.get(secret);
   if (!key) {
-    key = encoder.encode(secret);
+    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
     secretKeys.set(secret, key);
   }
   return key;
@@ -159,7 +163,7 @@ export async function verifyToken(token: string | undefined | null, config: Auth
   try {
     if (alg !== undefined && SYMMETRIC_ALGORITHMS.includes(alg)) {
       if (!config.secret) throw refuse("not_configured", "HS256 tokens are not accepted here");
-      ({ payload } = await jwtVerify(token, secretKey(config.secret), {
+      ({ payload } = await jwtVerify(token, await secretKey(config.secret), {
         ...options,
         algorithms: SYMMETRIC_ALGORITHMS,
       }));
