@@ -4,6 +4,7 @@
  */
 import * as Y from "yjs";
 import { ProtocolError } from "../protocol/errors";
+import { MAX_DOCUMENT_DEPTH, MAX_VALUE_DEPTH } from "../protocol/limits";
 
 export const ROOT_MAP = "data";
 
@@ -20,9 +21,36 @@ export function rootMap(doc: Y.Doc): Y.Map<unknown> {
   return doc.getMap(ROOT_MAP);
 }
 
-/** The whole document as plain JSON. */
+/** Depth past which a read stops (null), whatever was stored before the write bounds held. */
+const READ_DEPTH = MAX_DOCUMENT_DEPTH + MAX_VALUE_DEPTH + 2;
+
+/**
+ * The whole document as plain JSON, safe for anything stored: nesting past READ_DEPTH reads as
+ * null, non-finite numbers as null, a `__proto__` key (or a prototype a decoder made of one) is
+ * left out, and every object is a plain one that structured clone and JSON.stringify accept.
+ */
 export function documentJson(doc: Y.Doc): Record<string, unknown> {
-  return rootMap(doc).toJSON();
+  return plain(rootMap(doc), 0) as Record<string, unknown>;
+}
+
+function plain(value: unknown, depth: number): unknown {
+  if (typeof value === "number") return Number.isFinite(value) ? value : null;
+  if (value === null || typeof value !== "object") return value === undefined ? null : value;
+  if (depth > READ_DEPTH) return null;
+  if (value instanceof Y.Map) {
+    const out: Record<string, unknown> = {};
+    for (const [key, child] of value.entries()) if (key !== "__proto__") out[key] = plain(child, depth + 1);
+    return out;
+  }
+  if (value instanceof Y.Array) return value.toArray().map((child) => plain(child, depth + 1));
+  if (value instanceof Y.AbstractType) return String(value.toString());
+  if (Array.isArray(value)) return value.map((child) => plain(child, depth + 1));
+  if (value instanceof Uint8Array) return null;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    if (key !== "__proto__") out[key] = plain((value as Record<string, unknown>)[key], depth + 1);
+  }
+  return out;
 }
 
 /**
@@ -41,8 +69,25 @@ export function setPath(doc: Y.Doc, segments: string[], value: unknown, origin: 
       }
       map = next as Y.Map<unknown>;
     }
-    map.set(leaf, value);
+    setKey(map, leaf, value);
   }, origin);
+}
+
+/**
+ * `map.set(key, value)`, also for an object with its own `constructor` key: Yjs picks a value's
+ * content by `value.constructor` and throws for one that is data, so such a value is written as
+ * the same ContentAny item Yjs itself would write for a plain object.
+ */
+function setKey(map: Y.Map<unknown>, key: string, value: unknown): void {
+  const transaction = map.doc?._transaction;
+  if (value === null || typeof value !== "object" || !Object.hasOwn(value, "constructor") || !transaction) {
+    map.set(key, value);
+    return;
+  }
+  const doc = transaction.doc;
+  const left = map._map.get(key) ?? null;
+  const id = Y.createID(doc.clientID, Y.getState(doc.store, doc.clientID));
+  new Y.Item(id, left, left?.lastId ?? null, null, null, map, key, new Y.ContentAny([value])).integrate(transaction, 0);
 }
 
 /** Throws when `segments` is empty or runs through an existing leaf; returns the leaf's key. */
@@ -97,6 +142,5 @@ function collectLeaves(value: unknown, path: string[], into: Map<string, LeafCha
     for (const [key, child] of value.entries()) collectLeaves(child, [...path, key], into);
     return;
   }
-  const json = value instanceof Y.AbstractType ? value.toJSON() : value;
-  into.set(path.join("."), { path: path.join("."), value: json === undefined ? null : json });
+  into.set(path.join("."), { path: path.join("."), value: plain(value, path.length) });
 }

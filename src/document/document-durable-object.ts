@@ -26,11 +26,15 @@ import {
 } from "../protocol/equihome/editing";
 import { CLOSE_CODES, type ErrorCode, ProtocolError } from "../protocol/errors";
 import {
+  AWARENESS_QUERY_INTERVAL_MS,
   DELIVERY_RETRY_MS,
   DOCUMENT_COMPACT_BYTES,
   DOCUMENT_COMPACT_UPDATES,
   DOCUMENT_IDLE_COMPACT_MS,
   MAX_AWARENESS_CLIENTS_PER_CONNECTION,
+  MAX_AWARENESS_STATE_BYTES,
+  MAX_KEY_LENGTH,
+  MAX_PRESENCE_BYTES,
   MAX_RATE_REFUSALS,
   MAX_YJS_FRAME_BYTES,
   MESSAGE_BURST,
@@ -54,6 +58,7 @@ import type { NewEvent } from "../topic/topic-store";
 import { changedLeaves, documentJson, type LeafChange, rootMap, setPath } from "./doc-model";
 import { DocumentStore, type JsonEditor } from "./document-store";
 import { Presence } from "./presence";
+import { checkUpdate } from "./update-check";
 
 export interface Editor {
   user_id: string;
@@ -96,6 +101,8 @@ interface YjsConnection {
   awareness: Map<number, number>;
   bucket: TokenBucket;
   rateRefusals: number;
+  /** When this connection's last query-awareness was answered. */
+  queriedAt: number;
 }
 
 /** How a transaction came to be, so its update can be attributed and acknowledged. */
@@ -106,7 +113,11 @@ export class DocumentDurableObject extends DurableObject<Env> {
   #doc = new Y.Doc({ gc: true });
   #resource: ResourceRef | null = null;
   #connections = new Map<WebSocket, YjsConnection>();
-  #presence = new Presence(MAX_AWARENESS_CLIENTS_PER_CONNECTION);
+  #presence = new Presence({
+    clientsPerOwner: MAX_AWARENESS_CLIENTS_PER_CONNECTION,
+    stateBytes: MAX_AWARENESS_STATE_BYTES,
+    totalBytes: MAX_PRESENCE_BYTES,
+  });
   /** Leaf changes of the transaction being committed, collected by the deep observer. */
   #pendingLeaves: LeafChange[] = [];
   /** The outbox row written by the last update, read right after a synchronous edit. */
@@ -343,7 +354,7 @@ export class DocumentDurableObject extends DurableObject<Env> {
   #newConnection(id: string, ws: WebSocket, principal: Principal, awareness: Map<number, number>): YjsConnection {
     const canEdit = hasScope(principal, "edit");
     const bucket = new TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST, Date.now());
-    return { id, ws, principal, canEdit, awareness, bucket, rateRefusals: 0 };
+    return { id, ws, principal, canEdit, awareness, bucket, rateRefusals: 0, queriedAt: 0 };
   }
 
   #handleYjs(connection: YjsConnection, frame: Uint8Array): void {
@@ -375,7 +386,19 @@ export class DocumentDurableObject extends DurableObject<Env> {
           connection.ws.send(encodePermissionDenied(`refused: the key "${key.slice(0, 64)}" is not allowed`));
           return;
         }
+        const refusal = checkUpdate(this.#doc, decoded);
+        if (refusal) {
+          this.#refuseUpdate(connection, refusal.issue, refusal.message);
+          return;
+        }
         Y.applyUpdate(this.#doc, message.update, { kind: "yjs", connection } satisfies EditOrigin);
+        const store = this.#doc.store;
+        if (store.pendingStructs !== null || store.pendingDs !== null) {
+          // Not caught above (it should have been): keep nothing that waits for what never came.
+          store.pendingStructs = null;
+          store.pendingDs = null;
+          this.#refuseUpdate(connection, "unresolved_dependencies", "the update depends on changes never received");
+        }
         return;
       }
       case "awareness": {
@@ -386,9 +409,14 @@ export class DocumentDurableObject extends DurableObject<Env> {
         this.#rememberAwareness(connection);
         return;
       }
-      case "query-awareness":
+      case "query-awareness": {
+        // Answered at most once per interval: tiny queries must not amplify into floods of states.
+        const now = Date.now();
+        if (now - connection.queriedAt < AWARENESS_QUERY_INTERVAL_MS) return;
+        connection.queriedAt = now;
         connection.ws.send(encodeAwareness(encodeAwarenessUpdate(this.#presence.all())));
         return;
+      }
       default:
         return; // auth messages from clients, and types of newer versions: nothing to do
     }
@@ -406,6 +434,12 @@ export class DocumentDurableObject extends DurableObject<Env> {
       // already closed
     }
     await this.#notifyEditors(this.#editors(), null);
+  }
+
+  /** A refused update: the reason as y-websocket's permission-denied, then the close. */
+  #refuseUpdate(connection: YjsConnection, issue: string, message: string): void {
+    connection.ws.send(encodePermissionDenied(`refused: ${issue}: ${message}`));
+    this.#closeConnection(connection, CLOSE_CODES.update_refused, `update refused: ${issue}`);
   }
 
   #closeConnection(connection: YjsConnection, code: number, reason: string): void {
@@ -637,7 +671,7 @@ function forbiddenKey({ structs }: ReturnType<typeof Y.decodeUpdate>): string | 
   for (const struct of structs) {
     const key = struct instanceof Y.Item ? struct.parentSub : null;
     // A "." would make `a.b` mean two different places in resource_updated paths.
-    if (key !== null && (FORBIDDEN_KEYS.has(key) || key.includes(".") || key.length > 256)) return key;
+    if (key !== null && (FORBIDDEN_KEYS.has(key) || key.includes(".") || key.length > MAX_KEY_LENGTH)) return key;
   }
   return null;
 }

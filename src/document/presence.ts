@@ -13,10 +13,21 @@ interface ClientState {
   owner: string;
 }
 
+export interface PresenceLimits {
+  /** Clients one connection may own. */
+  clientsPerOwner: number;
+  /** Largest state of one client (its JSON text). */
+  stateBytes: number;
+  /** All states together. */
+  totalBytes: number;
+}
+
 export class Presence {
   #clients = new Map<number, ClientState>();
+  /** Size of every state held, kept as states come and go. */
+  #bytes = 0;
 
-  constructor(private readonly maxClientsPerOwner: number) {}
+  constructor(private readonly limits: PresenceLimits) {}
 
   /**
    * Applies a connection's awareness entries with y-protocols' clock rules; returns those that
@@ -32,14 +43,30 @@ export class Presence {
       if (current) {
         const newer = current.clock < entry.clock || (current.clock === entry.clock && removal);
         if (!newer) continue;
-      } else if (removal || this.owned(owner).size >= this.maxClientsPerOwner) {
+      } else if (removal || this.owned(owner).size >= this.limits.clientsPerOwner) {
         continue;
       }
-      if (removal) this.#clients.delete(entry.clientID);
-      else this.#clients.set(entry.clientID, { clock: entry.clock, state: entry.state, owner });
+      if (removal) {
+        this.#remove(entry.clientID);
+        accepted.push(entry);
+        continue;
+      }
+      // A state over its bound, or one the document's presence has no room for, is dropped
+      // (the client's previous state, if any, stays).
+      const grows = entry.state.length - (current?.state.length ?? 0);
+      if (entry.state.length > this.limits.stateBytes || this.#bytes + grows > this.limits.totalBytes) continue;
+      this.#bytes += grows;
+      this.#clients.set(entry.clientID, { clock: entry.clock, state: entry.state, owner });
       accepted.push(entry);
     }
     return accepted;
+  }
+
+  #remove(clientID: number): void {
+    const current = this.#clients.get(clientID);
+    if (!current) return;
+    this.#bytes -= current.state.length;
+    this.#clients.delete(clientID);
   }
 
   /** Every current state, for a connection that just joined or asked. */
@@ -64,7 +91,7 @@ export class Presence {
     for (const [clientID, clock] of clocks) {
       const current = this.#clients.get(clientID);
       if (current && current.owner !== owner) continue;
-      this.#clients.delete(clientID);
+      this.#remove(clientID);
       removals.push({ clientID, clock: clock + 1, state: "null" });
     }
     return removals;

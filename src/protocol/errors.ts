@@ -62,6 +62,13 @@ export const CLOSE_CODES = {
   internal_error: 1011,
   /** No valid token (at connect, or it expired while open). Get a new token before reconnecting. */
   authentication_failed: 4401,
+  /**
+   * A Yjs update the document refuses (its dependencies never arrived, too deep, outside the
+   * `data` map, too many leaves, a forbidden key or a non-finite number in a value). Nothing of
+   * it was applied; a `permission-denied` auth message before the close names the reason. The
+   * client must drop that change (y-websocket does not reconnect after 4400-4499 by itself).
+   */
+  update_refused: 4400,
   /** The token does not reach the resource (y-websocket). Do not reconnect with this token. */
   forbidden: 4403,
 } as const;

@@ -74,4 +74,25 @@ export const DOCUMENT_COMPACT_BYTES = 1024 * 1024;
 /** Bytes per snapshot row (SQLite rows in a Durable Object hold at most 2 MB). */
 export const SNAPSHOT_CHUNK_BYTES = 512 * 1024;
 /** How long after the first edit since the last compaction a document compacts its log (alarm). */
+/**
+ * Nesting of arrays and objects inside one edit value (`[[1]]` is 2), from every door: JSON
+ * `update_resource`, ingest `resource_updated` and values in Yjs updates. Deeper: refused.
+ */
+export const MAX_VALUE_DEPTH = 32;
+/** Nesting of maps (and other shared types) below the document's root map, from Yjs clients. */
+export const MAX_DOCUMENT_DEPTH = 32;
+/** Longest key: a JSON path segment, a Yjs map key, a key inside a value. */
+export const MAX_KEY_LENGTH = 256;
+/**
+ * Structs (leaves, maps) one Yjs update may add. Each added leaf becomes one
+ * `resource_updated`; a larger update is refused whole (split it into several).
+ */
+export const MAX_LEAVES_PER_UPDATE = 5000;
+/** Largest awareness (presence) state of one client, JSON-encoded, in bytes. Larger: dropped. */
+export const MAX_AWARENESS_STATE_BYTES = 4096;
+/** All presence states of one document together, in bytes. Past it, new states are dropped. */
+export const MAX_PRESENCE_BYTES = 64 * 1024;
+/** How often one y-websocket connection's `query-awareness` is answered; more are ignored. */
+export const AWARENESS_QUERY_INTERVAL_MS = 1000;
+
 export const DOCUMENT_IDLE_COMPACT_MS = 30_000;

@@ -4,7 +4,7 @@
  */
 import * as v from "valibot";
 import { ProtocolError } from "../errors";
-import { MAX_EDIT_VALUE_BYTES, MAX_PATH_DEPTH } from "../limits";
+import { MAX_EDIT_VALUE_BYTES, MAX_KEY_LENGTH, MAX_PATH_DEPTH, MAX_VALUE_DEPTH } from "../limits";
 import { exceedsBytes, IdSchema } from "./codec";
 
 /** Resource types with a shared document, and the channel their updates go to. */
@@ -62,21 +62,86 @@ export function parsePath(path: unknown): string[] {
   const segments = path.split(".");
   if (segments.length > MAX_PATH_DEPTH) throw pathError(`path is deeper than ${MAX_PATH_DEPTH} segments`);
   for (const segment of segments) {
+    if (segment.length > MAX_KEY_LENGTH) {
+      throw new ProtocolError("invalid_message", "Invalid path", {
+        details: { issue: "key_too_long", limit: MAX_KEY_LENGTH },
+      });
+    }
     if (FORBIDDEN_SEGMENTS.has(segment)) throw pathError(`path segment "${segment}" is not allowed`);
     if (!SEGMENT.test(segment)) throw pathError(`path segment "${segment}" must match [a-z_][a-z0-9_]*`);
   }
   return segments;
 }
 
-/** A leaf value: any JSON value (it arrived as JSON) whose encoding fits MAX_EDIT_VALUE_BYTES. */
+/**
+ * A leaf value: a JSON value whose encoding fits MAX_EDIT_VALUE_BYTES, nested at most
+ * MAX_VALUE_DEPTH deep, with finite numbers only, keys of at most MAX_KEY_LENGTH characters and
+ * no `__proto__` key at any depth (no reader can store one faithfully: a Yjs client's decoder
+ * makes it the object's prototype). Keys such as `constructor` or `toString` are ordinary data.
+ */
 export function checkValue(value: unknown): void {
   if (value === undefined)
     throw new ProtocolError("invalid_message", "value is required", { details: { issue: "Missing value" } });
+  const issue = valueIssue(value);
+  if (issue) throw new ProtocolError("invalid_message", issue.message, { details: issue.details });
   if (exceedsBytes(JSON.stringify(value), MAX_EDIT_VALUE_BYTES)) {
     throw new ProtocolError("invalid_message", `value is over ${MAX_EDIT_VALUE_BYTES} bytes`, {
       details: { issue: "value_too_large", limit: MAX_EDIT_VALUE_BYTES },
     });
   }
+}
+
+export interface ValueIssue {
+  message: string;
+  details: { issue: string } & Record<string, unknown>;
+}
+
+/**
+ * What is wrong with a value, or null: the shape rules of {@link checkValue} without the size,
+ * walked without recursion so that no nesting can exhaust the stack. A value whose prototype
+ * is not a plain object's or an array's (a decoder turned `__proto__` into the prototype) is
+ * a `__proto__` key too. `depth` is where the value starts (a Yjs value below nested maps).
+ */
+export function valueIssue(value: unknown, depth = 0): ValueIssue | null {
+  const stack: [unknown, number][] = [[value, depth]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [current, level] = item;
+    if (typeof current === "number") {
+      if (!Number.isFinite(current)) {
+        return { message: "Numbers must be finite", details: { issue: "non_finite_number" } };
+      }
+      continue;
+    }
+    if (current === null || typeof current !== "object") continue;
+    if (level >= MAX_VALUE_DEPTH) {
+      return {
+        message: `value is nested deeper than ${MAX_VALUE_DEPTH}`,
+        details: { issue: "value_too_deep", limit: MAX_VALUE_DEPTH },
+      };
+    }
+    const proto = Object.getPrototypeOf(current) as unknown;
+    if (Array.isArray(current)) {
+      if (proto !== Array.prototype) return forbiddenKey("__proto__");
+      for (const element of current) stack.push([element, level + 1]);
+      continue;
+    }
+    if (proto !== Object.prototype && proto !== null) return forbiddenKey("__proto__");
+    for (const key of Object.keys(current)) {
+      if (key === "__proto__") return forbiddenKey(key);
+      if (key.length > MAX_KEY_LENGTH) {
+        return {
+          message: `a key is longer than ${MAX_KEY_LENGTH} characters`,
+          details: { issue: "key_too_long", limit: MAX_KEY_LENGTH },
+        };
+      }
+      stack.push([(current as Record<string, unknown>)[key], level + 1]);
+    }
+  }
+  return null;
+}
+
+function forbiddenKey(key: string): ValueIssue {
+  return { message: `The key "${key}" is not allowed in a value`, details: { issue: "forbidden_key", key } };
 }
 
 function pathError(issue: string): ProtocolError {

@@ -138,6 +138,11 @@ export const encodeAwareness = (update: Uint8Array): Uint8Array =>
     encoding.writeVarUint8Array(e, update);
   });
 
+export const encodeQueryAwareness = (): Uint8Array =>
+  frame((e) => {
+    encoding.writeVarUint(e, MESSAGE_QUERY_AWARENESS);
+  });
+
 export const encodePermissionDenied = (reason: string): Uint8Array =>
   frame((e) => {
     encoding.writeVarUint(e, MESSAGE_AUTH);

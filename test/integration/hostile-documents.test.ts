@@ -1,0 +1,317 @@
+/**
+ * Hostile input against the shared document, from every door that writes it (the JSON protocol,
+ * ingest, y-websocket): each class below once bricked a document, grew the runtime without
+ * bound or answered with a 5xx / server_error. After each case the service still answers,
+ * accepted events still replay with since_seq, and the document reads as before.
+ */
+import { evictDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import * as Y from "yjs";
+import { CLOSE_CODES } from "../../src/protocol/errors";
+import {
+  MAX_AWARENESS_STATE_BYTES,
+  MAX_KEY_LENGTH,
+  MAX_LEAVES_PER_UPDATE,
+  MAX_PRESENCE_BYTES,
+  MAX_VALUE_DEPTH,
+} from "../../src/protocol/limits";
+import { encodeQueryAwareness, encodeUpdate } from "../../src/protocol/yjs/frames";
+import { connect, type Frame, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
+import { signToken } from "../helpers/tokens";
+import { connectYjs, type YjsTestClient } from "../helpers/yjs-client";
+
+const editor = (sub: string, extra: Record<string, unknown> = {}) =>
+  signToken({ sub, email: `${sub}@example.com`, scope: "edit", ...extra });
+const reader = (sub: string) => signToken({ sub, email: `${sub}@example.com` });
+
+async function startEditing(socket: TestSocket, fund: string): Promise<Frame> {
+  const reply = await socket.request("start_editing", { resource_type: "fund", resource_id: fund });
+  expect(reply.event, JSON.stringify(reply)).toBe("editing_started");
+  return reply;
+}
+
+const edit = (fund: string, path: string, value: unknown) => ({
+  resource_type: "fund",
+  resource_id: fund,
+  path,
+  value,
+});
+
+/** A JSON frame with `value` spliced in as raw JSON text (for values JSON.stringify cannot make). */
+function rawEdit(fund: string, path: string, valueJson: string, id: string): string {
+  return `{"event":"update_resource","data":{"resource_type":"fund","resource_id":"${fund}","path":"${path}","value":${valueJson}},"id":"${id}"}`;
+}
+
+async function readDocument(fund: string): Promise<Response> {
+  return exports.default.fetch(`http://edge.test/v1/resources/fund/${fund}`, {
+    headers: { Authorization: `Bearer ${await signToken()}` },
+  });
+}
+
+/** A fund with one accepted edit (seq 1), to check after each attack that nothing was lost. */
+async function fundWithOneEdit(): Promise<{ fund: string; json: TestSocket }> {
+  const fund = unique("fund");
+  const json = await connect(await editor("alice"));
+  await startEditing(json, fund);
+  json.send("update_resource", edit(fund, "fee_structure.management_fee_rate", 0.02), "ok1");
+  expect(await json.next((frame) => frame.id === "ok1")).toMatchObject({ event: "resource_updated", seq: 1 });
+  return { fund, json };
+}
+
+/** The service answers, the document reads as before (also after a restart), seq 1 replays. */
+async function stillHealthy(fund: string, expected: Record<string, unknown>): Promise<void> {
+  for (const restart of [false, true]) {
+    if (restart) await evictDurableObject(env.DOCUMENT.getByName(`fund:${fund}`));
+    const response = await readDocument(fund);
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { document: unknown }).document).toEqual(expected);
+  }
+  const late = await connect(await signToken());
+  await late.request("subscribe", { channel: "fund_updates", fund_id: fund, since_seq: 0 });
+  expect(await late.next()).toMatchObject({ event: "resource_updated", seq: 1 });
+  late.close();
+  const yjs = await connectYjs(`fund/${fund}`, await reader("checker"));
+  await yjs.until(() => yjs.synced, "sync");
+  expect(yjs.data).toEqual(expected);
+  yjs.close();
+}
+
+const BASE = { fee_structure: { management_fee_rate: 0.02 } };
+
+async function closedWith(client: YjsTestClient, code: number): Promise<void> {
+  await client.until(() => client.closed !== null, "close");
+  expect(client.closed?.code).toBe(code);
+}
+
+/** A raw update from a scratch document, sent on a connection without its own doc noticing. */
+function sendRaw(client: YjsTestClient, build: (doc: Y.Doc) => void): Uint8Array {
+  const scratch = new Y.Doc();
+  const updates: Uint8Array[] = [];
+  scratch.on("update", (update: Uint8Array) => updates.push(update));
+  build(scratch);
+  const update = Y.mergeUpdates(updates);
+  client.ws.send(encodeUpdate(update));
+  return update;
+}
+
+describe("Yjs updates whose dependencies never arrive", () => {
+  it("are refused and the connection closed; nothing pending is kept, stored or served", async () => {
+    const { fund, json } = await fundWithOneEdit();
+    const attacker = await connectYjs(`fund/${fund}`, await editor("mallory"));
+    await attacker.until(() => attacker.synced, "sync");
+    // The second of two updates of one client, without the first: every struct waits for it.
+    const scratch = new Y.Doc();
+    scratch.getMap("data").set("first", "x".repeat(10));
+    const before = Y.encodeStateVector(scratch);
+    scratch.getMap("data").set("orphan", "y".repeat(200_000));
+    attacker.ws.send(encodeUpdate(Y.encodeStateAsUpdate(scratch, before)));
+    await closedWith(attacker, CLOSE_CODES.update_refused);
+    expect(attacker.denied.at(-1)).toMatch(/unresolved/);
+    // A newcomer downloads the document's state only: no pending megabytes.
+    const newcomer = await connectYjs(`fund/${fund}`, await reader("nina"));
+    await newcomer.until(() => newcomer.synced, "sync");
+    expect(Y.encodeStateAsUpdate(newcomer.doc).byteLength).toBeLessThan(2_000);
+    newcomer.close();
+    await stillHealthy(fund, BASE);
+    json.close();
+  });
+});
+
+describe("depth", () => {
+  const deep = (levels: number) => `${"[".repeat(levels)}1${"]".repeat(levels)}`;
+
+  it(`update_resource refuses a value nested deeper than ${MAX_VALUE_DEPTH} with invalid_message`, async () => {
+    const { fund, json } = await fundWithOneEdit();
+    for (const levels of [MAX_VALUE_DEPTH + 1, 3000, 20_000]) {
+      json.ws.send(rawEdit(fund, "terms", deep(levels), `deep${levels}`));
+      const reply = await json.next((frame) => frame.id === `deep${levels}`);
+      expect(reply).toMatchObject({
+        event: "error",
+        data: { code: "invalid_message", details: { issue: "value_too_deep" } },
+      });
+    }
+    json.ws.send(rawEdit(fund, "terms", deep(MAX_VALUE_DEPTH - 1), "fits"));
+    expect(await json.next((frame) => frame.id === "fits")).toMatchObject({ event: "resource_updated", seq: 2 });
+    json.close();
+  });
+
+  it("ingest resource_updated refuses it with 400, and the document stays readable", async () => {
+    const { fund, json } = await fundWithOneEdit();
+    const body = `{"event":"resource_updated","data":{"resource_type":"fund","resource_id":"${fund}","path":"terms","value":${deep(3000)},"updated_by":"engine"}}`;
+    const response = await ingest(body);
+    expect(response.status).toBe(400);
+    await stillHealthy(fund, BASE);
+    json.close();
+  });
+
+  it("a Yjs update nesting maps thousands deep is refused and the connection closed", async () => {
+    const { fund, json } = await fundWithOneEdit();
+    const attacker = await connectYjs(`fund/${fund}`, await editor("mallory"));
+    await attacker.until(() => attacker.synced, "sync");
+    sendRaw(attacker, (doc) => {
+      doc.transact(() => {
+        let map = doc.getMap("data");
+        for (let i = 0; i < 3000; i++) {
+          const next = new Y.Map<unknown>();
+          map.set("k", next);
+          map = next;
+        }
+      });
+    });
+    await closedWith(attacker, CLOSE_CODES.update_refused);
+    await stillHealthy(fund, BASE);
+    json.close();
+  });
+});
+
+describe("prototype keys inside values", () => {
+  const poisoned = '{"__proto__":{"isAdmin":true},"rate":1}';
+
+  it("`__proto__` at any depth is refused by update_resource, ingest and Yjs", async () => {
+    const { fund, json } = await fundWithOneEdit();
+    for (const [i, value] of [poisoned, `{"a":[{"b":${poisoned}}]}`].entries()) {
+      json.ws.send(rawEdit(fund, "terms", value, `p${i}`));
+      expect(await json.next((frame) => frame.id === `p${i}`)).toMatchObject({
+        event: "error",
+        data: { code: "invalid_message", details: { issue: "forbidden_key", key: "__proto__" } },
+      });
+    }
+    const body = `{"event":"resource_updated","data":{"resource_type":"fund","resource_id":"${fund}","path":"terms","value":${poisoned},"updated_by":"engine"}}`;
+    expect((await ingest(body)).status).toBe(400);
+    const attacker = await connectYjs(`fund/${fund}`, await editor("mallory"));
+    await attacker.until(() => attacker.synced, "sync");
+    sendRaw(attacker, (doc) => doc.getMap("data").set("terms", JSON.parse(poisoned)));
+    await closedWith(attacker, CLOSE_CODES.update_refused);
+    await stillHealthy(fund, BASE);
+    json.close();
+  });
+
+  it("keys named after Object.prototype members are ordinary data, stored and read back exactly", async () => {
+    const { fund, json } = await fundWithOneEdit();
+    const value = { constructor: "c", prototype: { toString: 1 }, hasOwnProperty: [true], valueOf: null };
+    json.send("update_resource", edit(fund, "terms", value), "own");
+    expect(await json.next((frame) => frame.id === "own")).toMatchObject({ event: "resource_updated", seq: 2 });
+    const published = await ingestOk({
+      event: "resource_updated",
+      data: { ...edit(fund, "more", value), updated_by: "engine" },
+    });
+    expect(published.results).toHaveLength(1);
+    const expected = { ...BASE, terms: value, more: value };
+    for (const restart of [false, true]) {
+      if (restart) await evictDurableObject(env.DOCUMENT.getByName(`fund:${fund}`));
+      const body = (await (await readDocument(fund)).json()) as { document: Record<string, unknown> };
+      expect(body.document).toEqual(expected);
+      expect(Object.getPrototypeOf(body.document.terms)).toBe(Object.prototype);
+    }
+    const yjs = await connectYjs(`fund/${fund}`, await reader("yuri"));
+    await yjs.until(() => yjs.synced, "sync");
+    expect(yjs.data).toEqual(expected);
+    expect(Object.hasOwn(yjs.data.terms as object, "constructor")).toBe(true);
+    yjs.close();
+    json.close();
+  });
+});
+
+describe("smaller ones", () => {
+  it("1e309 is refused, not turned into null or Infinity", async () => {
+    const { fund, json } = await fundWithOneEdit();
+    json.ws.send(rawEdit(fund, "rate", "1e309", "inf"));
+    expect(await json.next((frame) => frame.id === "inf")).toMatchObject({
+      event: "error",
+      data: { code: "invalid_message", details: { issue: "non_finite_number" } },
+    });
+    const attacker = await connectYjs(`fund/${fund}`, await editor("mallory"));
+    await attacker.until(() => attacker.synced, "sync");
+    sendRaw(attacker, (doc) => doc.getMap("data").set("rate", Number.POSITIVE_INFINITY));
+    await closedWith(attacker, CLOSE_CODES.update_refused);
+    await stillHealthy(fund, BASE);
+    json.close();
+  });
+
+  it(`a JSON path segment longer than ${MAX_KEY_LENGTH} characters is refused`, async () => {
+    const { fund, json } = await fundWithOneEdit();
+    json.send("update_resource", edit(fund, `a${"b".repeat(MAX_KEY_LENGTH)}`, 1), "long");
+    expect(await json.next((frame) => frame.id === "long")).toMatchObject({
+      event: "error",
+      data: { code: "invalid_message", details: { issue: "key_too_long", limit: MAX_KEY_LENGTH } },
+    });
+    json.close();
+  });
+
+  it("a Yjs client cannot store content outside the data map", async () => {
+    const { fund, json } = await fundWithOneEdit();
+    const attacker = await connectYjs(`fund/${fund}`, await editor("mallory"));
+    await attacker.until(() => attacker.synced, "sync");
+    sendRaw(attacker, (doc) => doc.getMap("elsewhere").set("blob", "z".repeat(100_000)));
+    await closedWith(attacker, CLOSE_CODES.update_refused);
+    const newcomer = await connectYjs(`fund/${fund}`, await reader("nina"));
+    await newcomer.until(() => newcomer.synced, "sync");
+    expect(Y.encodeStateAsUpdate(newcomer.doc).byteLength).toBeLessThan(2_000);
+    newcomer.close();
+    await stillHealthy(fund, BASE);
+    json.close();
+  });
+
+  it(`one Yjs update changing more than ${MAX_LEAVES_PER_UPDATE} leaves is refused whole`, async () => {
+    const { fund, json } = await fundWithOneEdit();
+    const attacker = await connectYjs(`fund/${fund}`, await editor("mallory"));
+    await attacker.until(() => attacker.synced, "sync");
+    sendRaw(attacker, (doc) => {
+      doc.transact(() => {
+        const cells = new Y.Map<unknown>();
+        doc.getMap("data").set("cells", cells);
+        for (let i = 0; i <= MAX_LEAVES_PER_UPDATE; i++) cells.set(`c${i}`, i);
+      });
+    });
+    await closedWith(attacker, CLOSE_CODES.update_refused);
+    expect((await json.quiet(200)).filter((frame) => frame.event === "resource_updated")).toEqual([]);
+    await stillHealthy(fund, BASE);
+    json.close();
+  });
+});
+
+describe("presence", () => {
+  it(`an awareness state over ${MAX_AWARENESS_STATE_BYTES} bytes is neither kept nor relayed`, async () => {
+    const { fund, json } = await fundWithOneEdit();
+    const watcher = await connectYjs(`fund/${fund}`, await reader("watcher"));
+    await watcher.until(() => watcher.synced, "sync");
+    const big = await connectYjs(`fund/${fund}`, await reader("big"));
+    await big.until(() => big.synced, "sync");
+    big.setPresence({ blob: "x".repeat(MAX_AWARENESS_STATE_BYTES) });
+    big.setPresence({ name: "small" }, big.doc.clientID + 1);
+    await watcher.until(() => watcher.awareness.size > 0, "the small state");
+    expect([...watcher.awareness.values()]).toEqual([JSON.stringify({ name: "small" })]);
+    const newcomer = await connectYjs(`fund/${fund}`, await reader("nina"));
+    await newcomer.until(() => newcomer.awareness.size > 0, "presence on join");
+    expect([...newcomer.awareness.values()]).toEqual([JSON.stringify({ name: "small" })]);
+    for (const client of [watcher, big, newcomer]) client.close();
+    json.close();
+  });
+
+  it(`a document's presence stays under ${MAX_PRESENCE_BYTES} bytes, and queries are rate-limited`, async () => {
+    const fund = unique("fund");
+    const clients: YjsTestClient[] = [];
+    const state = { blob: "x".repeat(MAX_AWARENESS_STATE_BYTES - 100) };
+    for (let i = 0; i < Math.ceil((2 * MAX_PRESENCE_BYTES) / MAX_AWARENESS_STATE_BYTES / 8) + 1; i++) {
+      const client = await connectYjs(`fund/${fund}`, await reader(`p${i}`));
+      await client.until(() => client.synced, "sync");
+      for (let k = 0; k < 8; k++) client.setPresence(state, client.doc.clientID * 10 + k);
+      clients.push(client);
+    }
+    const newcomer = await connectYjs(`fund/${fund}`, await reader("nina"));
+    await newcomer.until(() => newcomer.awareness.size > 0, "presence on join");
+    const total = [...newcomer.awareness.values()].reduce((sum, value) => sum + value.length, 0);
+    expect(total).toBeLessThanOrEqual(MAX_PRESENCE_BYTES);
+    // A flood of tiny query-awareness frames does not amplify into a flood of states.
+    let received = 0;
+    newcomer.ws.addEventListener("message", () => {
+      received += 1;
+    });
+    for (let i = 0; i < 50; i++) newcomer.ws.send(encodeQueryAwareness());
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(received).toBeLessThanOrEqual(2);
+    expect(newcomer.closed).toBeNull();
+    for (const client of [...clients, newcomer]) client.close();
+  });
+});
