@@ -88,6 +88,17 @@ async function measured(fn) {
   return { value, loadgen: cpuFigures(process.cpuUsage(cpu0), performance.now() - wall0) };
 }
 
+/**
+ * Measures `fn` as the phase `name`: the orchestrator samples the server at the checkpoints
+ * `start:<name>` and `end:<name>` (its CPU over the phase), and the load generator its own CPU.
+ */
+async function measuredPhase(name, fn) {
+  await checkpoint(`start:${name}`);
+  const run = await measured(fn);
+  await checkpoint(`end:${name}`, { loadgenCpuMs: run.loadgen.cpuMs });
+  return run;
+}
+
 const sign = (claims) =>
   new SignJWT(claims.extra ?? {})
     .setProtectedHeader({ alg: "HS256" })
@@ -219,6 +230,7 @@ async function publisher(job, key) {
   let event;
   switch (job.target) {
     case "edge-json":
+    case "bare-do":
       url = `${job.httpUrl}/v1/ingest`;
       event = (idx, t, id) => ({ event: "simulation_progress", data: simulation(idx, t), ...(id ? { id } : {}) });
       break;
@@ -238,8 +250,14 @@ async function publisher(job, key) {
       };
       break;
     case "sio-peer":
+    case "sio-durable-peer":
       url = `${job.httpUrl}/publish`;
-      event = (idx, t) => ({ room: `simulation:${key}`, event: "simulation_progress", data: simulation(idx, t) });
+      event = (idx, t, id) => ({
+        room: `simulation:${key}`,
+        event: "simulation_progress",
+        data: simulation(idx, t),
+        ...(id ? { id } : {}),
+      });
       break;
     case "ws-peer":
       url = `${job.httpUrl}/publish`;
@@ -284,24 +302,42 @@ function decoder(job, prefix) {
 
 const SCENARIOS = {
   /**
-   * Fan-out: N subscribers of one channel (or room, or feed). The publisher posts
-   * `rateEvents` events at `rate`/s (fixed schedule, ≤ 16 posts in flight), waits for them to be
-   * delivered, then posts `burstEvents` events one after another (one in flight: the next post
-   * starts when the previous one is acknowledged). Single-event posts in both phases.
+   * Fan-out: N subscribers of one channel (or room, or feed), then `job.phases` one after
+   * another, each drained before the next. A phase posts `events` single events or batches of
+   * `batch`; either on a fixed schedule of `rate` events/s (≤ `maxInFlight` posts in flight), or
+   * as fast as they are acknowledged with `inFlight` posts in flight (bounded by `capMs`). The
+   * orchestrator samples the server's CPU at each phase's start and end (checkpoints).
    */
   async fanout(job) {
     const key = `fan_${job.tag}`;
     const label = `fanout ${job.target} N=${job.n}`;
-    const totalEvents = job.rateEvents + job.burstEvents;
+    const phases = [];
+    let totalEvents = 0;
+    for (const [index, spec] of job.phases.entries()) {
+      phases.push({
+        spec: { batch: 1, inFlight: 1, maxInFlight: 16, capMs: 30_000, ...spec },
+        index,
+        from: totalEvents,
+        to: totalEvents + spec.events,
+        latencies: [],
+        delivered: 0,
+        duplicates: 0,
+        accepted: 0,
+        refused: 0,
+        refusals: [],
+        postMs: [],
+        firstSend: Number.POSITIVE_INFINITY,
+        lastRecv: 0,
+      });
+      totalEvents += spec.events;
+    }
+    const phaseOf = new Uint8Array(totalEvents);
+    for (const phase of phases) phaseOf.fill(phase.index, phase.from, phase.to);
     const pub = await publisher(job, key);
     const decode = decoder(job, pub.prefix);
     const tokens = await signMany(job.n, (i) => ({ sub: `fan-${job.tag}-${i}` }));
     const seen = new Uint8Array(job.n * totalEvents);
-    const phases = {
-      rate: { latencies: [], delivered: 0, firstSend: Number.POSITIVE_INFINITY, lastRecv: 0, lastSend: 0 },
-      burst: { latencies: [], delivered: 0, firstSend: Number.POSITIVE_INFINITY, lastRecv: 0, lastSend: 0 },
-    };
-    let duplicates = 0;
+    const acceptedIdx = new Uint8Array(totalEvents);
     let foreign = 0;
     const serverErrors = [];
     const onEventOf = (client) => (data) => {
@@ -311,13 +347,13 @@ const SCENARIOS = {
         foreign++;
         return;
       }
+      const phase = phases[phaseOf[decoded.idx]];
       const slot = client * totalEvents + decoded.idx;
       if (seen[slot]) {
-        duplicates++;
+        phase.duplicates++;
         return;
       }
       seen[slot] = 1;
-      const phase = decoded.idx < job.rateEvents ? phases.rate : phases.burst;
       phase.delivered++;
       phase.latencies.push(recv - decoded.t);
       if (recv > phase.lastRecv) phase.lastRecv = recv;
@@ -344,124 +380,129 @@ const SCENARIOS = {
     progress(`${label}: ${ready} subscribed in ${Math.round(setup.wallMs)} ms; publishing`);
     await sleep(300); // let the last subscriptions settle at the hubs
 
-    const sent = { accepted: [0, 0], refused: 0, refusals: [], postMs: { rate: [], burst: [] } };
-    const acceptedIdx = new Uint8Array(totalEvents);
-    const publishOne = async (idx, phaseName) => {
+    /** Posts the events `idxs` (one event, or a batch), each stamped with its send time. */
+    const publish = async (phase, idxs) => {
       const t = now();
-      const phase = phases[phaseName];
       if (t < phase.firstSend) phase.firstSend = t;
-      const result = await pub.post(pub.event(idx, t));
-      sent.postMs[phaseName].push(result.ms);
-      phase.lastSend = now();
+      const events = idxs.map((idx) => pub.event(idx, now()));
+      const result = await pub.post(events.length === 1 ? events[0] : events);
+      phase.postMs.push(result.ms);
       if (result.ok) {
-        sent.accepted[phaseName === "rate" ? 0 : 1]++;
-        acceptedIdx[idx] = 1;
+        phase.accepted += idxs.length;
+        for (const idx of idxs) acceptedIdx[idx] = 1;
       } else {
-        sent.refused++;
-        if (sent.refusals.length < 5) sent.refusals.push(`${result.status} ${result.text.slice(0, 300)}`);
+        phase.refused += idxs.length;
+        if (phase.refusals.length < 5) phase.refusals.push(`${result.status} ${result.text.slice(0, 300)}`);
       }
     };
-    const expected = (phaseIndex) => sent.accepted[phaseIndex] * ready;
-
-    // Phase 1: fixed rate
-    const ratePhase = await measured(async () => {
-      const interval = 1000 / job.rate;
+    const runPhase = async (phase) => {
+      const { spec } = phase;
       const start = performance.now();
-      const inflight = new Set();
       let late = 0;
-      for (let idx = 0; idx < job.rateEvents; idx++) {
-        const wait = start + idx * interval - performance.now();
-        if (wait > 0) await sleep(wait);
-        else if (wait < -interval) late++;
-        while (inflight.size >= 16) await Promise.race(inflight);
-        const p = publishOne(idx, "rate").finally(() => inflight.delete(p));
-        inflight.add(p);
+      if (spec.rate) {
+        // Fixed schedule: event k is due at start + k / rate (a batch when `batch` > 1).
+        const interval = (1000 * spec.batch) / spec.rate;
+        const inflight = new Set();
+        for (let k = 0, idx = phase.from; idx < phase.to; k++) {
+          const wait = start + k * interval - performance.now();
+          if (wait > 0) await sleep(wait);
+          else if (wait < -interval) late++;
+          while (inflight.size >= spec.maxInFlight) await Promise.race(inflight);
+          const idxs = [];
+          while (idxs.length < spec.batch && idx < phase.to) idxs.push(idx++);
+          const p = publish(phase, idxs).finally(() => inflight.delete(p));
+          inflight.add(p);
+        }
+        await Promise.all(inflight);
+      } else {
+        // As fast as acknowledged, `inFlight` posts at a time.
+        let next = phase.from;
+        const worker = async () => {
+          while (next < phase.to && performance.now() - start < spec.capMs) {
+            const idxs = [];
+            while (idxs.length < spec.batch && next < phase.to) idxs.push(next++);
+            await publish(phase, idxs);
+          }
+        };
+        await Promise.all(Array.from({ length: spec.inFlight }, worker));
       }
-      await Promise.all(inflight);
       const publishMs = performance.now() - start;
       const drain = await waitDrain(
-        () => phases.rate.delivered >= expected(0),
-        () => phases.rate.delivered,
+        () => phase.delivered >= phase.accepted * ready,
+        () => phase.delivered,
         job.drainIdleMs,
         job.drainCapMs,
       );
       return { late, publishMs, drain };
-    });
-    progress(`${label}: rate phase ${phases.rate.delivered}/${expected(0)} delivered; burst`);
+    };
 
-    // Phase 2: as fast as accepted, one post in flight
-    const burstPhase = await measured(async () => {
-      const start = performance.now();
-      for (let idx = job.rateEvents; idx < totalEvents; idx++) {
-        await publishOne(idx, "burst");
-        if (performance.now() - start > job.burstCapMs) break;
-      }
-      const publishMs = performance.now() - start;
-      const drain = await waitDrain(
-        () => phases.burst.delivered >= expected(1),
-        () => phases.burst.delivered,
-        job.drainIdleMs,
-        job.drainCapMs,
-      );
-      return { publishMs, drain };
-    });
-    const stillOpen = setup.clients.filter((c) => c?.isOpen()).length;
-
-    /** Deliveries of acknowledged events in [from, to): what `expected` counts. */
-    const deliveredAccepted = (from, to) => {
+    /** Deliveries of acknowledged events of `phase`: what `expected` counts. */
+    const deliveredAccepted = (phase) => {
       let count = 0;
       for (let c = 0; c < job.n; c++) {
         if (!setup.clients[c]) continue;
-        for (let i = from; i < to; i++) if (acceptedIdx[i] && seen[c * totalEvents + i]) count++;
+        for (let i = phase.from; i < phase.to; i++) if (acceptedIdx[i] && seen[c * totalEvents + i]) count++;
       }
       return count;
     };
-    const phaseResult = (name, phaseIndex, run) => {
-      const phase = phases[name];
-      const exp = expected(phaseIndex);
-      const [from, to] = name === "rate" ? [0, job.rateEvents] : [job.rateEvents, totalEvents];
-      const ofAccepted = deliveredAccepted(from, to);
+    const results = {};
+    for (const phase of phases) {
+      const { spec } = phase;
+      const run = await measuredPhase(spec.name, () => runPhase(phase));
+      const expected = phase.accepted * ready;
+      const ofAccepted = deliveredAccepted(phase);
       const windowMs = phase.lastRecv > 0 ? phase.lastRecv - phase.firstSend : null;
-      return {
-        eventsAccepted: sent.accepted[phaseIndex],
-        publishRate: round(sent.accepted[phaseIndex] / (run.value.publishMs / 1000), 1),
-        postMs: summarize(sent.postMs[name]),
-        expected: exp,
+      const deliveredPerSecond = windowMs ? phase.delivered / (windowMs / 1000) : null;
+      results[spec.name] = {
+        events: spec.events,
+        batch: spec.batch,
+        ...(spec.rate
+          ? { rate: spec.rate, maxInFlight: spec.maxInFlight, offeredPerSecond: spec.rate * ready }
+          : { inFlight: spec.inFlight }),
+        eventsAccepted: phase.accepted,
+        eventsRefused: phase.refused,
+        refusals: phase.refusals,
+        publishRate: round(phase.accepted / (run.value.publishMs / 1000), 1),
+        postMs: summarize(phase.postMs),
+        expected,
         delivered: phase.delivered,
-        lost: exp - ofAccepted,
+        lost: expected - ofAccepted,
+        duplicates: phase.duplicates,
         // Events whose post failed (timeout, error) but which were stored and delivered anyway.
         deliveredUnacknowledged: phase.delivered - ofAccepted,
-        deliveredPerSecond: windowMs ? round(phase.delivered / (windowMs / 1000), 0) : null,
+        deliveredPerSecond: round(deliveredPerSecond, 0),
+        // Events through the topic per second, each delivered to every subscriber.
+        eventsPerSecond: deliveredPerSecond === null ? null : round(deliveredPerSecond / ready, 1),
         windowMs: round(windowMs, 0),
         latencyMs: summarize(phase.latencies),
         drain: run.value.drain,
-        ...(run.value.late !== undefined ? { latePosts: run.value.late } : {}),
+        ...(spec.rate ? { latePosts: run.value.late } : {}),
         loadgen: run.loadgen,
       };
-    };
-    const rate = phaseResult("rate", 0, ratePhase);
-    const burst = phaseResult("burst", 1, burstPhase);
-    progress(
-      `${label}: burst ${burst.delivered}/${burst.expected} delivered, ${burst.deliveredPerSecond} msg/s, p99 ${burst.latencyMs.p99} ms`,
-    );
+      phase.latencies = []; // free the samples of a large N before the next phase
+      const r = results[spec.name];
+      progress(
+        `${label} ${spec.name}: ${r.delivered}/${r.expected} delivered, ${r.deliveredPerSecond} msg/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms`,
+      );
+    }
+    const stillOpen = setup.clients.filter((c) => c?.isOpen()).length;
+    const sum = (field) => Object.values(results).reduce((total, r) => total + r[field], 0);
     return {
       n: job.n,
-      offeredPerSecond: job.rate * ready,
       subscribed: ready,
       connectFailures: setup.failures.length,
       connectFailureSamples: [...new Set(setup.failures)].slice(0, 5),
       connectAbandoned: setup.abandoned,
       subscribeMs: summarize(setup.times),
+      subscribePerSecond: round(ready / (setup.wallMs / 1000), 1),
       stillOpenAtEnd: stillOpen,
-      rate,
-      burst,
-      expected: rate.expected + burst.expected,
-      delivered: rate.delivered + burst.delivered,
-      lost: rate.lost + burst.lost,
-      duplicates,
+      phases: results,
+      expected: sum("expected"),
+      delivered: sum("delivered"),
+      lost: sum("lost"),
+      duplicates: sum("duplicates"),
+      publishRefused: sum("eventsRefused"),
       foreignEvents: foreign,
-      publishRefused: sent.refused,
-      publishRefusals: sent.refusals,
       serverErrors,
     };
   },
@@ -491,7 +532,7 @@ const SCENARIOS = {
     await sleep(job.settleMs);
     await checkpoint("baseline");
     progress(`${label}: opening ${job.n} sockets (${job.concurrency} at a time)`);
-    const run = await measured(() => openSubscribers(job, job.n, make(0), label));
+    const run = await measuredPhase("open", () => openSubscribers(job, job.n, make(0), label));
     const setup = run.value;
     const opened = setup.clients.filter(Boolean).length;
     await sleep(job.settleMs);
@@ -519,8 +560,8 @@ const SCENARIOS = {
   /**
    * Ingest: events acknowledged per second by the publish endpoint, in three modes, each
    * bounded by `seconds` and `maxEvents`: single events one at a time; single events with
-   * `concurrency` in flight; batches of 100 one at a time. Edge events carry an `id` (so they
-   * also go through dedupe); nobody subscribes to the topic.
+   * `concurrency` in flight; batches of 100 one at a time. Events carry an `id` (the edge and the
+   * durable socket.io peer deduplicate by it; the others ignore it); nobody subscribes.
    */
   async ingest(job) {
     const key = `ing_${job.tag}`;
@@ -533,7 +574,7 @@ const SCENARIOS = {
     const results = {};
     let idx = 0;
     for (const mode of modes) {
-      const run = await measured(async () => {
+      const run = await measuredPhase(mode.name, async () => {
         const times = [];
         let acked = 0;
         let refused = 0;
@@ -577,7 +618,15 @@ const SCENARIOS = {
       progress(`ingest ${job.target} ${mode.name}: ${results[mode.name].eventsPerSecond} events/s`);
     }
     const refusedTotal = Object.values(results).reduce((sum, mode) => sum + mode.eventsRefused, 0);
-    return { durable: job.target.startsWith("edge"), modes: results, refusedTotal };
+    const single = results.single.eventsPerSecond;
+    const concurrent = results[`single_c${job.concurrency}`].eventsPerSecond;
+    return {
+      durable: job.target.startsWith("edge") || job.target === "sio-durable-peer",
+      modes: results,
+      // Single events: throughput with `concurrency` posts in flight ÷ with one.
+      inFlightSpeedup: single > 0 ? round(concurrent / single, 2) : null,
+      refusedTotal,
+    };
   },
 
   /**

@@ -2,19 +2,25 @@
 /**
  * The benchmark orchestrator (`npm run bench`, `npm run bench -- --quick`, `-- --tiny`).
  *
- * Starts three servers on free 127.0.0.1 ports: our `wrangler dev` (isolated temp project,
- * random secret, own state) and the two peers (bench/peers), then runs each scenario against
- * each target with the load generator in a separate process (bench/loadgen.mjs), sampling the
- * server's CPU and RSS around it. Writes bench/results/<timestamp>.json, latest.json and
- * latest.md (or into --out DIR). Stops every server whatever happens; every loop is bounded.
+ * Starts the servers on free 127.0.0.1 ports: our `wrangler dev` (isolated temp project, random
+ * secret, own state), the bare-DO peer under the same wrangler (bench/peers/bare-do), and the Node
+ * peers (bench/peers: socket.io, socket.io with durable ingest, bare ws). Then runs each scenario
+ * against each target, every scenario `reps` times (targets interleaved within a repetition),
+ * with the load generator in a separate process (bench/loadgen.mjs), sampling the server's CPU
+ * and RSS around it and around each of its phases. Writes bench/results/<timestamp>.json,
+ * latest.json and latest.md (or into --out DIR). Stops every server whatever happens; every loop
+ * is bounded.
  *
- * Options: --quick (< 2 min), --tiny (~30 s, for the test), --out DIR, --verbose (wrangler's
- * output), --scenarios a,b (connections, fanout, ingest, collab), --via-proxy (clients use
- * wrangler dev's public port, through its dev proxy, instead of the runtime's own entry).
+ * Options: --quick (~4 min), --tiny (~40 s, for the test), --out DIR, --verbose (wrangler's
+ * output), --scenarios a,b (connections, fanout, latency, throughput, ingest, collab), --reps N
+ * (repetitions; default 3, tiny 1), --durable-sync full|normal (the durable socket.io peer's
+ * SQLite `synchronous`), --edge-ref REF (run the edge from `src/` of a commit instead of the
+ * working tree), --via-proxy (clients use wrangler dev's public port, through its dev proxy,
+ * instead of the runtime's own entry).
  */
 import { execFileSync, fork } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -22,44 +28,89 @@ import { SignJWT } from "jose";
 import { documentState } from "./lib/doc-state.mjs";
 import { machineBusySeconds } from "./lib/machine.mjs";
 import { buildRows, renderMarkdown } from "./lib/report.mjs";
-import { newSecret, REPO_ROOT, startEdge, startPeer } from "./lib/servers.mjs";
+import {
+  BARE_DO_DIR,
+  compatibilityDate,
+  newSecret,
+  REPO_ROOT,
+  startBareDo,
+  startEdge,
+  startPeer,
+} from "./lib/servers.mjs";
 import { round } from "./lib/stats.mjs";
 
 /** Terminal colour codes, stripped from the server output kept as evidence. */
 const ANSI_COLOURS = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
 const LOADGEN = fileURLToPath(new URL("./loadgen.mjs", import.meta.url));
 
+/**
+ * Per mode. fanout: N values, a fixed-rate phase (`rate`/s, `rateEvents` events), then a burst
+ * with `burstInFlight` posts in flight of max(minBurst, min(maxBurst, burstMessages / N)) events.
+ * latency: N subscribers, `rate`/s for `seconds`. throughput: N subscribers, `events` single
+ * events with `inFlight` in flight, then `batchEvents` in batches of `batch`, `batchInFlight` in
+ * flight. Jobs with the same N share their subscribers (one load-generator run, phases in turn).
+ */
 const PROFILES = {
   full: {
-    fanout: { ns: [100, 1000, 5000], rate: 20, rateEvents: 60, maxBurst: 200, burstMessages: 100_000, minBurst: 20 },
-    connections: { n: 5000 },
-    ingest: { seconds: 4, maxEvents: 50_000, concurrency: 8 },
-    collab: { editors: [10, 50], rate: 50, seconds: 4, docEdits: 10_000, docEditors: 3, docCapMs: 180_000 },
+    reps: 3,
+    connections: { n: 3000 },
+    fanout: {
+      ns: [100, 1000, 5000],
+      rate: 20,
+      rateEvents: 20,
+      burstInFlight: 8,
+      burstMessages: 60_000,
+      maxBurst: 200,
+      minBurst: 12,
+    },
+    latency: { n: 1000, rate: 5, seconds: 4 },
+    throughput: { n: 100, events: 300, inFlight: 8, batch: 100, batchEvents: 1000, batchInFlight: 2 },
+    ingest: { seconds: 1, maxEvents: 50_000, concurrency: 8 },
+    collab: { editors: [10, 50], rate: 50, seconds: 2, docEdits: 2_000, docEditors: 3, docCapMs: 120_000 },
     drainIdleMs: 10_000,
     drainCapMs: 90_000,
     settleMs: 1_000,
   },
   quick: {
-    fanout: { ns: [100, 1000], rate: 20, rateEvents: 30, maxBurst: 100, burstMessages: 30_000, minBurst: 20 },
-    connections: { n: 1000 },
-    ingest: { seconds: 1, maxEvents: 20_000, concurrency: 8 },
-    collab: { editors: [10], rate: 50, seconds: 2, docEdits: 2_000, docEditors: 3, docCapMs: 40_000 },
+    reps: 3,
+    connections: { n: 500 },
+    fanout: {
+      ns: [100, 1000],
+      rate: 20,
+      rateEvents: 20,
+      burstInFlight: 8,
+      burstMessages: 20_000,
+      maxBurst: 150,
+      minBurst: 20,
+    },
+    latency: { n: 1000, rate: 5, seconds: 2 },
+    throughput: { n: 100, events: 150, inFlight: 8, batch: 100, batchEvents: 300, batchInFlight: 2 },
+    ingest: { seconds: 0.4, maxEvents: 20_000, concurrency: 8 },
+    collab: { editors: [10], rate: 50, seconds: 1, docEdits: 300, docEditors: 3, docCapMs: 30_000 },
     drainIdleMs: 5_000,
     drainCapMs: 30_000,
-    settleMs: 600,
+    settleMs: 300,
   },
   tiny: {
-    fanout: { ns: [50], rate: 20, rateEvents: 20, maxBurst: 20, burstMessages: 1_000, minBurst: 20 },
+    reps: 1,
     connections: { n: 100 },
-    ingest: { seconds: 0.5, maxEvents: 5_000, concurrency: 8 },
+    fanout: { ns: [50], rate: 20, rateEvents: 10, burstInFlight: 8, burstMessages: 1_000, maxBurst: 20, minBurst: 20 },
+    latency: { n: 50, rate: 5, seconds: 1 },
+    throughput: { n: 50, events: 40, inFlight: 8, batch: 100, batchEvents: 200, batchInFlight: 2 },
+    ingest: { seconds: 0.3, maxEvents: 5_000, concurrency: 8 },
     collab: { editors: [3], rate: 20, seconds: 1, docEdits: 200, docEditors: 2, docCapMs: 15_000 },
     drainIdleMs: 3_000,
     drainCapMs: 10_000,
-    settleMs: 400,
+    settleMs: 300,
   },
 };
 const CONCURRENCY = 50; // sockets being opened at once, every target
-const SCENARIOS = ["connections", "fanout", "ingest", "collab"];
+const SCENARIOS = ["connections", "fanout", "latency", "throughput", "ingest", "collab"];
+const TARGETS = {
+  connections: ["edge-json", "bare-do", "sio-peer", "ws-peer"],
+  fanout: ["edge-json", "edge-sio", "bare-do", "sio-peer", "ws-peer"],
+  ingest: ["edge-json", "bare-do", "sio-durable-peer", "sio-peer", "ws-peer"],
+};
 const PEER_NA = "not applicable: the peers have no shared documents (no Yjs, no persistence)";
 
 const { values: args } = parseArgs({
@@ -69,18 +120,40 @@ const { values: args } = parseArgs({
     out: { type: "string" },
     verbose: { type: "boolean", default: false },
     scenarios: { type: "string" },
+    reps: { type: "string" },
+    "durable-sync": { type: "string", default: "full" },
+    "edge-ref": { type: "string" },
     "via-proxy": { type: "boolean", default: false },
   },
 });
 const mode = args.tiny ? "tiny" : args.quick ? "quick" : "full";
 const profile = PROFILES[mode];
+const reps = args.reps === undefined ? profile.reps : Number(args.reps);
+if (!Number.isInteger(reps) || reps < 1 || reps > 20) fail(`--reps must be 1..20, not ${args.reps}`);
+const durableSync = args["durable-sync"].toUpperCase();
+if (!["FULL", "NORMAL"].includes(durableSync))
+  fail(`--durable-sync must be full or normal, not ${args["durable-sync"]}`);
 const selected = args.scenarios ? args.scenarios.split(",").map((s) => s.trim()) : SCENARIOS;
 for (const name of selected) if (!SCENARIOS.includes(name)) fail(`unknown scenario ${name}`);
 const outDir = resolve(args.out ?? join(REPO_ROOT, "bench", "results"));
+const edgeRef = args["edge-ref"] ? resolveRef(args["edge-ref"]) : null;
 
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 12)) {
   fail(`Node ${process.versions.node} is too old for wrangler: run \`npm run bench\` (it uses the project's Node 24)`);
+}
+
+/** The commit `ref` names (for --edge-ref), or exit. */
+function resolveRef(ref) {
+  try {
+    return execFileSync("git", ["rev-parse", "--verify", `${ref}^{commit}`], {
+      cwd: REPO_ROOT,
+      encoding: "utf8",
+      timeout: 5_000,
+    }).trim();
+  } catch {
+    return fail(`--edge-ref ${ref}: not a commit of this repository`);
+  }
 }
 
 function fail(message) {
@@ -97,6 +170,7 @@ const problems = [];
 const results = {
   meta: {
     mode,
+    repetitions: reps,
     startedAt: new Date().toISOString(),
     node: process.versions.node,
     cpus: cpus().length,
@@ -105,18 +179,38 @@ const results = {
     loadAverageAtStart: loadavg().map((v) => round(v)),
     versions: versions(),
     gitCommit: gitCommit(),
+    edgeSource: edgeRef ? `src/ of commit ${edgeRef} (git archive)` : "src/ of the working tree",
     scenarios: selected,
     edgeEntry: args["via-proxy"]
       ? "wrangler dev's public port: every request and WebSocket relayed by its dev proxy (a second workerd)"
       : "the runtime workerd's own entry socket (wrangler dev's dev proxy skipped: it holds 4 file descriptors per WebSocket, so it cannot carry 5,000 sockets under this machine's 20,000 open-files limit)",
+    bareDoEntry: args["via-proxy"]
+      ? "wrangler dev's public port, as the edge"
+      : "its runtime workerd's own entry socket, as the edge",
+    compatibilityDate: { edge: compatibilityDate(REPO_ROOT), bareDo: compatibilityDate(BARE_DO_DIR) },
+    durablePeer: {
+      synchronous: durableSync,
+      journalMode: "WAL",
+      filesystem: filesystemOf(tmpdir()),
+      note: "node:sqlite DatabaseSync, one transaction per request, committed before the 200; the edge's --persist-to state is on the same filesystem",
+    },
+    ratios:
+      "edge ÷ peer computed per repetition (the edge's run and the peer's run of the same repetition), then the median (and min–max) of those ratios",
     clientHarness:
-      "ws 8 (no compression) for the JSON protocol and the ws peer; socket.io-client 4.8 with transports: ['websocket'], no reconnection, no compression, for Socket.IO",
+      "ws 8 (no compression) for the JSON protocol (edge, bare DO) and the ws peer; socket.io-client 4.8 with transports: ['websocket'], no reconnection, no compression, for Socket.IO",
     clock: "performance.timeOrigin + performance.now() in the load generator, which both sends and receives",
   },
   servers: {},
   scenarios: {},
+  jobs: [],
   problems,
 };
+if (results.meta.compatibilityDate.edge !== results.meta.compatibilityDate.bareDo) {
+  problems.push({
+    where: "bench",
+    error: `bench/peers/bare-do/wrangler.jsonc has compatibility_date ${results.meta.compatibilityDate.bareDo}, the root ${results.meta.compatibilityDate.edge}: make them equal`,
+  });
+}
 
 let servers = {};
 let stopping = null;
@@ -156,20 +250,35 @@ try {
 writeResults();
 
 async function main() {
-  log(`mode ${mode}: starting wrangler dev and the two peers on 127.0.0.1`);
-  const started = await Promise.allSettled([
-    startEdge({ secret, verbose: args.verbose, viaProxy: args["via-proxy"] }),
-    startPeer({ name: "socketio-peer", file: "socketio-peer.mjs", secret }),
-    startPeer({ name: "ws-peer", file: "ws-peer.mjs", secret }),
-  ]);
-  const [edge, sio, ws] = started.map((s) => (s.status === "fulfilled" ? s.value : null));
-  servers = Object.fromEntries(
-    [
-      ["edge", edge],
-      ["socketio-peer", sio],
-      ["ws-peer", ws],
-    ].filter(([, server]) => server),
-  );
+  const needsPeers = selected.some((name) => name !== "collab");
+  const wanted = [
+    ["edge", () => startEdge({ secret, ref: edgeRef, verbose: args.verbose, viaProxy: args["via-proxy"] })],
+    ...(needsPeers
+      ? [
+          ["bare-do", () => startBareDo({ verbose: args.verbose, viaProxy: args["via-proxy"] })],
+          ["socketio-peer", () => startPeer({ name: "socketio-peer", file: "socketio-peer.mjs", secret })],
+          ["ws-peer", () => startPeer({ name: "ws-peer", file: "ws-peer.mjs", secret })],
+        ]
+      : []),
+    ...(selected.includes("ingest")
+      ? [
+          [
+            "socketio-durable-peer",
+            () =>
+              startPeer({
+                name: "socketio-durable-peer",
+                file: "socketio-peer.mjs",
+                secret,
+                env: { PEER_DURABLE: "1", PEER_SYNCHRONOUS: durableSync },
+                withTempDir: true,
+              }),
+          ],
+        ]
+      : []),
+  ];
+  log(`mode ${mode}, ${reps} repetition(s): starting ${wanted.map(([name]) => name).join(", ")} on 127.0.0.1`);
+  const started = await Promise.allSettled(wanted.map(([, start]) => start()));
+  servers = Object.fromEntries(started.flatMap((s, i) => (s.status === "fulfilled" ? [[wanted[i][0], s.value]] : [])));
   const failed = started.find((s) => s.status === "rejected");
   if (failed) throw failed.reason;
   for (const [name, server] of Object.entries(servers)) {
@@ -181,98 +290,198 @@ async function main() {
       processes: sample.processes,
     };
   }
-  const edgeWhere = args["via-proxy"]
-    ? "wrangler dev's public port"
-    : `runtime entry; wrangler dev on ${edge.proxyUrl}`;
-  log(`ready: edge ${edge.url} (${edgeWhere}), socketio-peer ${sio.url}, ws-peer ${ws.url}`);
+  const where = (server) =>
+    server.proxyUrl && !args["via-proxy"]
+      ? `${server.url} (runtime entry; wrangler dev on ${server.proxyUrl})`
+      : server.url;
+  log(
+    `ready: ${Object.entries(servers)
+      .map(([name, server]) => `${name} ${where(server)}`)
+      .join(", ")}`,
+  );
 
   const targets = {
-    "edge-json": edge,
-    "edge-sio": edge,
-    "sio-peer": sio,
-    "ws-peer": ws,
+    "edge-json": servers.edge,
+    "edge-sio": servers.edge,
+    "bare-do": servers["bare-do"],
+    "sio-peer": servers["socketio-peer"],
+    "sio-durable-peer": servers["socketio-durable-peer"],
+    "ws-peer": servers["ws-peer"],
   };
 
   if (selected.includes("connections")) await connections(targets);
-  if (selected.includes("fanout")) await fanout(targets);
+  if (selected.some((name) => ["fanout", "latency", "throughput"].includes(name))) await fanoutFamily(targets);
   if (selected.includes("ingest")) await ingest(targets);
-  if (selected.includes("collab")) await collab(edge);
+  if (selected.includes("collab")) await collab(servers.edge);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Scenarios
+// Scenarios. Every one runs `reps` times; within a repetition the targets run one after another,
+// so that a change in the machine's load between repetitions touches every target alike.
 
 async function connections(targets) {
   const params = { n: profile.connections.n, concurrency: CONCURRENCY, warmup: 20, settleMs: profile.settleMs };
   const runs = [];
-  results.scenarios.connections = { params, runs };
-  for (const target of ["edge-json", "sio-peer", "ws-peer"]) {
-    const server = targets[target];
-    const samples = {};
-    const run = await runJob({ scenario: "connections", target, ...params }, server, async (name) => {
-      // Give the server a moment, then read its RSS (workerd for the edge; node for a peer).
-      await new Promise((r) => setTimeout(r, profile.settleMs / 2));
-      samples[name] = server.sample();
-    });
-    if (run.result && samples.baseline && samples.open) {
-      const perSocket = (before, after) =>
-        run.result.opened > 0 && before !== undefined && after !== undefined
-          ? Math.round(((after - before) * 1024) / run.result.opened)
-          : null;
-      const { baseline, open } = samples;
-      // The edge's headline is its runtime workerd (what holds the sockets in production too);
-      // wrangler's dev proxy is reported beside it. A peer has one process.
-      const main = target === "edge-json" ? "runtime" : "node";
-      run.result.memory = {
-        baselineRssKiB: baseline.rssByRole,
-        openRssKiB: open.rssByRole,
-        perProcess: open.rssPids,
-        perSocketBytes: perSocket(baseline.rssByRole[main], open.rssByRole[main]),
-        ...(target === "edge-json"
-          ? {
-              devProxyPerSocketBytes: perSocket(baseline.rssByRole["dev-proxy"], open.rssByRole["dev-proxy"]),
-              allProcessesPerSocketBytes: perSocket(baseline.rssKiB, open.rssKiB),
-            }
-          : {}),
-      };
+  results.scenarios.connections = { params, targets: TARGETS.connections, runs };
+  for (let rep = 1; rep <= reps; rep++) {
+    for (const target of TARGETS.connections) {
+      const server = targets[target];
+      const samples = {};
+      const run = await runJob({ scenario: "connections", target, ...params }, server, {
+        rep,
+        onCheckpoint: async (name) => {
+          // Give the server a moment, then read its RSS (workerd for the edge and the bare DO; node for a peer).
+          await new Promise((r) => setTimeout(r, profile.settleMs / 2));
+          samples[name] = server.sample();
+        },
+      });
+      if (run.result && samples.baseline && samples.open) {
+        const perSocket = (before, after) =>
+          run.result.opened > 0 && before !== undefined && after !== undefined
+            ? Math.round(((after - before) * 1024) / run.result.opened)
+            : null;
+        const { baseline, open } = samples;
+        // Under wrangler, the headline is the runtime workerd (what holds the sockets in
+        // production too); wrangler's dev proxy is reported beside it. A peer has one process.
+        const main = server.mainRole;
+        const underWrangler = main === "runtime";
+        run.result.memory = {
+          process: main,
+          // Connections run first, so in the first repetition the server has never held more
+          // sockets than now. Later repetitions reuse the memory the previous one's sockets
+          // freed (a process keeps it), so their growth understates the cost per socket.
+          freshProcess: rep === 1,
+          baselineRssKiB: baseline.rssByRole,
+          openRssKiB: open.rssByRole,
+          perProcess: open.rssPids,
+          perSocketBytes: perSocket(baseline.rssByRole[main], open.rssByRole[main]),
+          ...(underWrangler
+            ? {
+                devProxyPerSocketBytes: perSocket(baseline.rssByRole["dev-proxy"], open.rssByRole["dev-proxy"]),
+                allProcessesPerSocketBytes: perSocket(baseline.rssKiB, open.rssKiB),
+              }
+            : {}),
+        };
+      }
+      runs.push(run);
     }
-    runs.push(run);
   }
 }
 
-async function fanout(targets) {
+/**
+ * Fan-out, latency and throughput: jobs of N subscribers on one channel and phases of
+ * publishing. The scenarios selected that use the same N share one load-generator run per target
+ * and repetition (the subscribers are opened once; the phases follow one another, each drained
+ * before the next); each scenario's runs keep only their own phases.
+ */
+async function fanoutFamily(targets) {
   const f = profile.fanout;
-  const params = {
-    ns: f.ns,
-    rate: f.rate,
-    rateEvents: f.rateEvents,
-    burst: "sequential single-event posts, one in flight",
-    concurrency: CONCURRENCY,
-  };
-  const runs = [];
-  results.scenarios.fanout = { params, runs };
-  for (const n of f.ns) {
-    const burstEvents = Math.max(f.minBurst, Math.min(f.maxBurst, Math.round(f.burstMessages / n)));
-    for (const target of ["edge-json", "edge-sio", "sio-peer", "ws-peer"]) {
-      runs.push(
-        await runJob(
+  const l = profile.latency;
+  const t = profile.throughput;
+  // n → phases; a phase's `as` names it for each scenario it serves.
+  const groups = new Map();
+  const add = (n, phase) => groups.set(n, [...(groups.get(n) ?? []), phase]);
+  if (selected.includes("latency")) {
+    const events = Math.round(l.rate * l.seconds);
+    results.scenarios.latency = { params: { ...l, events, maxInFlight: 16 }, targets: TARGETS.fanout, runs: [] };
+    add(l.n, { name: "latency", as: { latency: "latency" }, rate: l.rate, events, maxInFlight: 16 });
+  }
+  const throughputHere = (n) => selected.includes("throughput") && n === t.n;
+  if (selected.includes("fanout")) {
+    const params = {
+      ns: f.ns,
+      rate: f.rate,
+      rateEvents: f.rateEvents,
+      burstInFlight: f.burstInFlight,
+      burstEvents: {},
+      burst: `single-event posts, ${f.burstInFlight} in flight, as fast as acknowledged`,
+      concurrency: CONCURRENCY,
+    };
+    results.scenarios.fanout = { params, targets: TARGETS.fanout, runs: [] };
+    for (const n of f.ns) {
+      let burstEvents = Math.max(f.minBurst, Math.min(f.maxBurst, Math.round(f.burstMessages / n)));
+      add(n, { name: "rate", as: { fanout: "rate" }, rate: f.rate, events: f.rateEvents, maxInFlight: 16 });
+      // At the throughput scenario's N, its single-event phase is the same measurement as this
+      // burst (single events, the same posts in flight): one phase serves both.
+      const shared = throughputHere(n) && t.inFlight === f.burstInFlight;
+      if (shared) burstEvents = Math.max(burstEvents, t.events);
+      params.burstEvents[n] = burstEvents;
+      add(n, {
+        name: "burst",
+        as: shared ? { fanout: "burst", throughput: "single" } : { fanout: "burst" },
+        inFlight: f.burstInFlight,
+        events: burstEvents,
+        capMs: 30_000,
+      });
+    }
+  }
+  if (selected.includes("throughput")) {
+    results.scenarios.throughput = { params: { ...t }, targets: TARGETS.fanout, runs: [] };
+    if (!(groups.get(t.n) ?? []).some((phase) => phase.as.throughput)) {
+      add(t.n, { name: "single", as: { throughput: "single" }, inFlight: t.inFlight, events: t.events, capMs: 60_000 });
+    }
+    add(t.n, {
+      name: "batch",
+      as: { throughput: "batch" },
+      inFlight: t.batchInFlight,
+      batch: t.batch,
+      events: t.batchEvents,
+      capMs: 60_000,
+    });
+  }
+  for (const n of [...groups.keys()].sort((a, b) => a - b)) {
+    const phases = groups.get(n);
+    const scenarios = [...new Set(phases.flatMap((phase) => Object.keys(phase.as)))];
+    for (let rep = 1; rep <= reps; rep++) {
+      for (const target of TARGETS.fanout) {
+        const entry = await runJob(
           {
             scenario: "fanout",
             target,
             n,
-            rate: f.rate,
-            rateEvents: f.rateEvents,
-            burstEvents,
-            burstCapMs: 30_000,
+            phases,
             concurrency: CONCURRENCY,
             drainIdleMs: profile.drainIdleMs,
             drainCapMs: profile.drainCapMs,
           },
           targets[target],
-        ),
-      );
+          { rep, label: `${scenarios.join("+")} ${target} N=${n}` },
+        );
+        for (const scenario of scenarios) results.scenarios[scenario].runs.push(partOf(entry, scenario, scenarios));
+      }
     }
   }
+}
+
+/**
+ * The share of a fan-out job's entry that belongs to `scenario`: its phases, under the names it
+ * knows them by, and their totals.
+ */
+function partOf(entry, scenario, scenarios) {
+  const mine = entry.job.phases.filter((phase) => phase.as[scenario]);
+  const part = {
+    ...entry,
+    job: { ...entry.job, phases: mine.map((phase) => ({ ...phase, name: phase.as[scenario] })) },
+    ...(scenarios.length > 1 ? { sharedJob: `one load-generator run for ${scenarios.join(", ")}` } : {}),
+  };
+  if (entry.result) {
+    const phases = Object.fromEntries(
+      mine
+        .filter((phase) => entry.result.phases[phase.name])
+        .map((phase) => [phase.as[scenario], entry.result.phases[phase.name]]),
+    );
+    const sum = (field) => Object.values(phases).reduce((total, phase) => total + (phase[field] ?? 0), 0);
+    part.result = {
+      ...entry.result,
+      phases,
+      expected: sum("expected"),
+      delivered: sum("delivered"),
+      lost: sum("lost"),
+      duplicates: sum("duplicates"),
+      publishRefused: sum("eventsRefused"),
+    };
+  }
+  return part;
 }
 
 async function ingest(targets) {
@@ -280,53 +489,64 @@ async function ingest(targets) {
   const runs = [];
   results.scenarios.ingest = {
     params,
+    targets: TARGETS.ingest,
     runs,
-    note: "edge: /v1/ingest answers after the events are stored in the topic's SQLite (durable); peers: /publish answers after broadcasting, nothing stored (not durable)",
+    note: `edge: /v1/ingest answers after the events are stored in the topic's SQLite (durable); sio-durable-peer: /publish answers after one SQLite transaction (node:sqlite, WAL, synchronous=${durableSync}) has committed the events, then emits; bare-do: seq assigned in memory (not durable); sio-peer and ws-peer: /publish answers after broadcasting, nothing stored (not durable)`,
   };
-  for (const target of ["edge-json", "sio-peer", "ws-peer"]) {
-    runs.push(await runJob({ scenario: "ingest", target, ...params }, targets[target]));
+  for (let rep = 1; rep <= reps; rep++) {
+    for (const target of TARGETS.ingest) {
+      runs.push(await runJob({ scenario: "ingest", target, ...params }, targets[target], { rep }));
+    }
   }
 }
 
 async function collab(edge) {
   const c = profile.collab;
-  const scenario = { params: { ...c }, latency: [], document: null, peers: PEER_NA };
+  const scenario = { params: { ...c }, latency: [], documents: [], peers: PEER_NA };
   results.scenarios.collab = scenario;
-  for (const editors of c.editors) {
-    scenario.latency.push(
-      await runJob(
-        {
-          scenario: "collab-latency",
-          target: "edge-json",
-          editors,
-          rate: c.rate,
-          seconds: c.seconds,
-          drainIdleMs: profile.drainIdleMs,
-          drainCapMs: profile.drainCapMs,
-        },
-        edge,
-      ),
+  for (let rep = 1; rep <= reps; rep++) {
+    for (const editors of c.editors) {
+      scenario.latency.push(
+        await runJob(
+          {
+            scenario: "collab-latency",
+            target: "edge-json",
+            editors,
+            rate: c.rate,
+            seconds: c.seconds,
+            drainIdleMs: profile.drainIdleMs,
+            drainCapMs: profile.drainCapMs,
+          },
+          edge,
+          { rep },
+        ),
+      );
+    }
+    const doc = await runJob(
+      {
+        scenario: "collab-doc",
+        target: "edge-json",
+        editors: c.docEditors,
+        edits: c.docEdits,
+        capMs: c.docCapMs,
+        drainIdleMs: profile.drainIdleMs,
+        drainCapMs: profile.drainCapMs,
+      },
+      edge,
+      { rep, timeoutMs: c.docCapMs + 60_000 },
     );
+    scenario.documents.push(doc);
+    if (!doc.result || aborted) continue;
+    await documentLoad(edge, doc, rep);
   }
-  const doc = await runJob(
-    {
-      scenario: "collab-doc",
-      target: "edge-json",
-      editors: c.docEditors,
-      edits: c.docEdits,
-      capMs: c.docCapMs,
-      drainIdleMs: profile.drainIdleMs,
-      drainCapMs: profile.drainCapMs,
-    },
-    edge,
-    null,
-    c.docCapMs + 60_000,
-  );
-  scenario.document = doc;
-  if (!doc.result || aborted) return;
-  // Load time: restart wrangler dev on the same state, then time the first GET of the document
-  // (the document's Durable Object loads its snapshot and log from SQLite before answering).
-  log("collab: restarting wrangler dev on the same state to time a cold document load");
+}
+
+/**
+ * Load time: restart wrangler dev on the same state, then time the first GET of the document
+ * (the document's Durable Object loads its snapshot and log from SQLite before answering).
+ */
+async function documentLoad(edge, doc, rep) {
+  log(`collab rep ${rep}: restarting wrangler dev on the same state to time a cold document load`);
   const name = `fund:${doc.result.fund}`;
   let stored = null;
   const restartMs = await edge.restart(async () => {
@@ -360,10 +580,14 @@ async function collab(edge) {
       sameDocument: cold.bytes === doc.result.documentJsonBytes,
     };
     log(
-      `collab: document ${doc.result.documentJsonBytes} B JSON, ${stored?.yjsStateBytes ?? "?"} B stored; first GET after restart ${cold.ms} ms`,
+      `collab rep ${rep}: document ${doc.result.documentJsonBytes} B JSON, ${stored?.yjsStateBytes ?? "?"} B stored; first GET after restart ${cold.ms} ms`,
     );
   } catch (error) {
-    problems.push({ where: "collab document load", error: error.message, serverOutput: tail(edge.output()) });
+    problems.push({
+      where: `collab document load, rep ${rep}`,
+      error: error.message,
+      serverOutput: tail(edge.output()),
+    });
   }
 }
 
@@ -372,18 +596,29 @@ async function collab(edge) {
 
 /**
  * Runs one job in a fresh load-generator process, with the server's CPU (and the machine's)
- * sampled around it. `onCheckpoint(name)` runs when the load generator pauses at a checkpoint.
+ * sampled around it, and around each of its phases (checkpoints `start:<phase>` and
+ * `end:<phase>`). `onCheckpoint(name)` runs when the load generator pauses at another checkpoint.
  */
-async function runJob(job, server, onCheckpoint = null, timeoutMs = 300_000) {
-  const label = `${job.scenario} ${job.target}${job.n ? ` N=${job.n}` : ""}${job.editors ? ` editors=${job.editors}` : ""}`;
-  const entry = { target: job.target, ...(job.n ? { n: job.n } : {}), job: { ...job } };
+async function runJob(
+  job,
+  server,
+  { rep = 1, label: baseLabel = null, onCheckpoint = null, timeoutMs = 300_000 } = {},
+) {
+  const base =
+    baseLabel ??
+    `${job.scenario} ${job.target}${job.n ? ` N=${job.n}` : ""}${job.editors ? ` editors=${job.editors}` : ""}`;
+  const label = reps > 1 ? `${base} (rep ${rep}/${reps})` : base;
+  const entry = { target: job.target, ...(job.n ? { n: job.n } : {}), rep, job: { ...job } };
+  const summary = { label: base, rep, scenario: job.scenario, target: job.target };
+  results.jobs.push(summary);
   if (aborted) {
     entry.error = `not run: interrupted by ${aborted}`;
+    summary.error = entry.error;
     return entry;
   }
   if (!server?.alive() || !(await healthy(server))) {
-    // A server that died or hangs is evidence; the edge is restarted (same state) so that the
-    // scenarios after this one still measure something.
+    // A server that died or hangs is evidence; one under wrangler is restarted (same state) so
+    // that the scenarios after this one still measure something.
     const why = server?.alive() ? "not answering /healthz within 5 s" : "not running";
     problems.push({
       where: label,
@@ -400,6 +635,7 @@ async function runJob(job, server, onCheckpoint = null, timeoutMs = 300_000) {
       }
     } else entry.error = `server ${why}`;
     if (entry.error) {
+      summary.error = entry.error;
       log(`${label}: SKIPPED, ${entry.error}`);
       return entry;
     }
@@ -410,6 +646,22 @@ async function runJob(job, server, onCheckpoint = null, timeoutMs = 300_000) {
   const m0 = machineBusySeconds();
   const self0 = process.cpuUsage();
   const w0 = performance.now();
+  const marks = new Map();
+  const phaseCosts = {};
+  const handleCheckpoint = async (name, info) => {
+    if (name.startsWith("start:")) {
+      marks.set(name.slice(6), {
+        sample: server.alive() ? server.sample() : null,
+        machine: machineBusySeconds(),
+        self: process.cpuUsage(),
+        at: performance.now(),
+      });
+    } else if (name.startsWith("end:")) {
+      const phase = name.slice(4);
+      const mark = marks.get(phase);
+      if (mark?.sample && server.alive()) phaseCosts[phase] = phaseCost(server, mark, info);
+    } else await onCheckpoint?.(name, info);
+  };
   const child = fork(LOADGEN, [], {
     env: { ...process.env, BENCH_JWT_SECRET: secret },
     stdio: ["ignore", "inherit", "pipe", "ipc"],
@@ -435,7 +687,7 @@ async function runJob(job, server, onCheckpoint = null, timeoutMs = 300_000) {
       if (message.type === "progress") log(message.line);
       else if (message.type === "checkpoint") {
         try {
-          await onCheckpoint?.(message.name, message.info);
+          await handleCheckpoint(message.name, message.info);
         } finally {
           if (child.connected) child.send({ type: "continue" });
         }
@@ -447,7 +699,7 @@ async function runJob(job, server, onCheckpoint = null, timeoutMs = 300_000) {
       type: "run",
       job: {
         ...job,
-        tag: `${tag}${job.n ?? job.editors ?? ""}${job.target.replace(/[^a-z]/g, "")}`,
+        tag: `${tag}${rep}${job.n ?? job.editors ?? ""}${job.target.replace(/[^a-z]/g, "")}`,
         httpUrl: server.url,
         wsUrl: server.wsUrl,
       },
@@ -487,8 +739,10 @@ async function runJob(job, server, onCheckpoint = null, timeoutMs = 300_000) {
           : round((Math.max(0, machine - serverCpuS - loadgenCpuS - selfCpuS) / wallS) * 100, 1),
     };
   }
-  if (outcome.ok) entry.result = outcome.result;
-  else {
+  if (outcome.ok) {
+    entry.result = outcome.result;
+    attachPhaseCosts(entry.result, phaseCosts);
+  } else {
     entry.error = outcome.error;
     problems.push({ where: label, error: outcome.error, loadgenStderr: stderr.slice(-4_000) });
     log(`${label}: FAILED: ${String(outcome.error).split("\n")[0]}`);
@@ -526,7 +780,91 @@ async function runJob(job, server, onCheckpoint = null, timeoutMs = 300_000) {
   }
   const lost = entry.result?.lost;
   if (lost > 0) problems.push({ where: label, error: `${lost} messages lost` });
+  Object.assign(summary, whoWasBusy(entry));
   return entry;
+}
+
+/** Server and machine CPU over one phase of a job, from the samples at its two checkpoints. */
+function phaseCost(server, mark, info) {
+  const sample = server.sample();
+  const machine = machineBusySeconds();
+  const self = process.cpuUsage(mark.self);
+  const wallS = (performance.now() - mark.at) / 1000;
+  const role = server.mainRole;
+  const groupCpu = Math.max(0, sample.cpuSeconds - mark.sample.cpuSeconds);
+  const mainCpu = Math.max(0, (sample.cpuSecondsByRole[role] ?? 0) - (mark.sample.cpuSecondsByRole[role] ?? 0));
+  const loadgenCpu = (info?.loadgenCpuMs ?? 0) / 1000;
+  return {
+    wallS: round(wallS, 3),
+    cpuPercent: round((groupCpu / wallS) * 100, 1),
+    mainProcess: role,
+    mainCpuSeconds: mainCpu,
+    mainCpuPercent: round((mainCpu / wallS) * 100, 1),
+    otherCpuPercent:
+      mark.machine === null || machine === null
+        ? null
+        : round(
+            (Math.max(0, machine - mark.machine - groupCpu - loadgenCpu - (self.user + self.system) / 1e6) / wallS) *
+              100,
+            1,
+          ),
+  };
+}
+
+/**
+ * Puts each phase's server CPU beside the phase's figures, with the CPU of the server's main
+ * process (the runtime workerd under wrangler; node for a peer) per unit of work: per delivered
+ * message (fan-out phases), per acknowledged event (ingest modes), per socket opened (connections).
+ */
+function attachPhaseCosts(result, costs) {
+  for (const [name, cost] of Object.entries(costs)) {
+    let holder;
+    let units;
+    let unit;
+    if (result.phases?.[name]) {
+      holder = result.phases[name];
+      units = holder.delivered;
+      unit = "delivered message";
+    } else if (result.modes?.[name]) {
+      holder = result.modes[name];
+      units = holder.eventsAcked;
+      unit = "acknowledged event";
+    } else if (name === "open") {
+      holder = result;
+      units = result.opened;
+      unit = "socket opened and subscribed";
+    } else continue;
+    const server = {
+      ...cost,
+      mainCpuSeconds: round(cost.mainCpuSeconds, 3),
+      mainCpuUsPerUnit: units > 0 ? round((cost.mainCpuSeconds * 1e6) / units, 2) : null,
+      unit,
+    };
+    if (holder === result) result.openServer = server;
+    else holder.server = server;
+  }
+}
+
+/** The figures of the "who was busy" table for one job. */
+function whoWasBusy(entry) {
+  const r = entry.result;
+  // Phases shorter than 0.5 s are left out: their CPU share is mostly start-up noise.
+  const phases = [
+    r?.loadgen,
+    ...Object.values(r?.phases ?? {}).map((x) => x.loadgen),
+    ...Object.values(r?.modes ?? {}).map((x) => x.loadgen),
+  ]
+    .filter((x) => x && x.wallMs >= 500)
+    .map((x) => x.cpuPercentOfOneCore);
+  return {
+    loadgenPercent: r?.loadgenWhole?.cpuPercentOfOneCore ?? null,
+    busiestLoadgenPhasePercent: phases.length ? Math.max(...phases) : null,
+    serverCpuPercent: entry.server?.cpuPercent ?? null,
+    otherCpuPercent: entry.machine?.otherProcessesCpuPercent ?? null,
+    ...(entry.error ? { error: String(entry.error).split("\n")[0].slice(0, 200) } : {}),
+    ...(entry.serverDied ? { serverDied: true } : {}),
+    ...(r?.lost > 0 ? { lost: r.lost } : {}),
+  };
 }
 
 async function healthy(server) {
@@ -585,7 +923,20 @@ function versions() {
 function gitCommit() {
   try {
     const git = (...argv) => execFileSync("git", argv, { cwd: REPO_ROOT, encoding: "utf8", timeout: 5_000 }).trim();
-    return { head: git("rev-parse", "HEAD"), dirty: git("status", "--porcelain", "--", "src").length > 0 };
+    return {
+      head: git("rev-parse", "HEAD"),
+      dirty: git("status", "--porcelain", "--", "src").length > 0,
+      benchDirty: git("status", "--porcelain", "--", "bench").length > 0,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The filesystem type under `path` (the durable peer's SQLite and wrangler's state live there). */
+function filesystemOf(path) {
+  try {
+    return execFileSync("stat", ["-f", "-c", "%T", path], { encoding: "utf8", timeout: 5_000 }).trim();
   } catch {
     return null;
   }

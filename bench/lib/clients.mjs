@@ -109,6 +109,7 @@ const SIO_OPTIONS = {
  * data, or the `market-update` data).
  *
  * - edge-json: /v1/ws?token=…, `subscribe` simulation_updates/<key> → `subscribed`
+ * - bare-do:   the same frames to bench/peers/bare-do (token ignored)
  * - ws-peer:   the same frames to the bare ws server (token ignored)
  * - sio-peer:  socket.io-client with the token in the handshake query (the seed's middleware),
  *              emit `subscribe` {data, id} → `subscribed`
@@ -116,8 +117,8 @@ const SIO_OPTIONS = {
  *              `auth-success`, emit `subscribe-market` [key] → `market-subscribed`
  */
 export function subscriber(target, { wsUrl, httpUrl, token, userId, key, onEvent, onError, timeoutMs = 20_000 }) {
-  if (target === "edge-json" || target === "ws-peer") {
-    const path = target === "edge-json" ? "/v1/ws" : "/";
+  if (target === "edge-json" || target === "bare-do" || target === "ws-peer") {
+    const path = target === "ws-peer" ? "/" : "/v1/ws";
     const socket = new JsonSocket(`${wsUrl}${path}?token=${encodeURIComponent(token)}`, (frame) => {
       if (frame.event === "simulation_progress") onEvent(frame.data);
       else if (frame.event === "error") onError?.(frame.data);

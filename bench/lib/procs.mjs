@@ -208,17 +208,20 @@ export function cmdline(pid) {
 }
 
 /**
- * A snapshot of a server's group: total CPU seconds, and VmRSS (KiB) of the processes that
- * `roleOf(process)` names (e.g. "runtime", "dev-proxy"; null leaves a process out of the RSS).
+ * A snapshot of a server's group: total CPU seconds, and CPU seconds and VmRSS (KiB) of the
+ * processes that `roleOf(process)` names, by role (e.g. "runtime", "dev-proxy"; null leaves a
+ * process out of the per-role figures and of the RSS).
  */
 export function sampleGroup(pgid, roleOf) {
   const procs = groupProcesses(pgid);
   let rssKiB = 0;
   const rssPids = [];
   const rssByRole = {};
+  const cpuSecondsByRole = {};
   for (const p of procs) {
     const role = roleOf(p);
     if (!role) continue;
+    cpuSecondsByRole[role] = (cpuSecondsByRole[role] ?? 0) + p.cpuSeconds;
     const rss = vmRssKiB(p.pid);
     if (rss === null) continue;
     rssKiB += rss;
@@ -228,6 +231,7 @@ export function sampleGroup(pgid, roleOf) {
   return {
     at: performance.now(),
     cpuSeconds: procs.reduce((sum, p) => sum + p.cpuSeconds, 0),
+    cpuSecondsByRole,
     rssKiB,
     rssByRole,
     rssPids,
@@ -235,8 +239,8 @@ export function sampleGroup(pgid, roleOf) {
   };
 }
 
-/** The TCP ports process `pid` listens on (from /proc/<pid>/fd and /proc/net/tcp{,6}). */
-export function listeningPorts(pid) {
+/** The socket inodes of process `pid` (from /proc/<pid>/fd). */
+function socketInodes(pid) {
   const inodes = new Set();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
@@ -246,7 +250,13 @@ export function listeningPorts(pid) {
       // closed meanwhile
     }
   }
-  const ports = [];
+  return inodes;
+}
+
+/** TCP sockets of `pid` in `state` (hex, as /proc/net/tcp: 0A LISTEN, 01 ESTABLISHED): local and remote port. */
+function tcpSockets(pid, state) {
+  const inodes = socketInodes(pid);
+  const sockets = [];
   for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text = "";
     try {
@@ -256,9 +266,21 @@ export function listeningPorts(pid) {
     }
     for (const line of text.split("\n").slice(1)) {
       const fields = line.trim().split(/\s+/);
-      // fields: sl local_address rem_address st ... inode (10th); st 0A = LISTEN
-      if (fields[3] === "0A" && inodes.has(fields[9])) ports.push(Number.parseInt(fields[1].split(":")[1], 16));
+      // fields: sl local_address rem_address st ... inode (10th)
+      if (fields[3] !== state || !inodes.has(fields[9])) continue;
+      const port = (address) => Number.parseInt(address.split(":").at(-1), 16);
+      sockets.push({ local: port(fields[1]), remote: port(fields[2]) });
     }
   }
-  return ports;
+  return sockets;
+}
+
+/** The TCP ports process `pid` listens on (from /proc/<pid>/fd and /proc/net/tcp{,6}). */
+export function listeningPorts(pid) {
+  return tcpSockets(pid, "0A").map((socket) => socket.local);
+}
+
+/** The remote ports of the TCP connections process `pid` has established. */
+export function connectedPorts(pid) {
+  return tcpSockets(pid, "01").map((socket) => socket.remote);
 }

@@ -6,15 +6,26 @@
  * and a broadcast with `io.to(room).emit(event, {event, data})`.
  *
  * For the bench it adds what the seed leaves to "the simulation engine": POST /publish
- * (Authorization: Bearer <token with scope publish>, body {room, event, data} or an array of
- * them, ≤ 100) broadcasting each to its room and answering 200 once emitted. Nothing is stored:
- * a 200 is not durable (unlike /v1/ingest). Listens on 127.0.0.1:$PEER_PORT.
+ * (Authorization: Bearer <token with scope publish>, body {room, event, data, id?} or an array of
+ * them, ≤ 100) broadcasting each to its room and answering 200 once emitted. Listens on
+ * 127.0.0.1:$PEER_PORT.
+ *
+ * Two modes:
+ * - default: nothing is stored; a 200 is not durable (unlike /v1/ingest).
+ * - durable (PEER_DURABLE=1, the bench's "sio-durable-peer"): each request's events are stored in
+ *   SQLite (Node's built-in node:sqlite, DatabaseSync, WAL, `synchronous` from PEER_SYNCHRONOUS,
+ *   FULL unless told) in one transaction, before they are emitted and the 200 is sent, as the
+ *   edge's topic does: a per-room seq, the event row, a dedupe row when the event has an `id` (a
+ *   repeated id is answered with its first seq and not emitted again), and history pruned to the
+ *   last 1,000 events of the room. The database is $PEER_TEMP_DIR/events.sqlite.
  */
 import { createServer } from "node:http";
+import { join } from "node:path";
 import { jwtVerify } from "jose";
 import { Server } from "socket.io";
 
 const port = Number(process.env.PEER_PORT);
+const store = process.env.PEER_DURABLE === "1" ? await openStore() : null;
 const key = new TextEncoder().encode(process.env.PEER_JWT_SECRET ?? "");
 const verify = (token) => jwtVerify(token, key, { algorithms: ["HS256"], clockTolerance: 30 });
 
@@ -61,8 +72,92 @@ async function publish(req, res) {
     return reply(res, 400, { error: "invalid json" });
   }
   if (items.length < 1 || items.length > 100) return reply(res, 413, { error: "1..100 events" });
-  for (const { room, event, data } of items) io.to(room).emit(event, { event, data });
-  reply(res, 200, { results: items.length });
+  if (!store) {
+    for (const { room, event, data } of items) io.to(room).emit(event, { event, data });
+    return reply(res, 200, { results: items.length });
+  }
+  let results;
+  try {
+    results = store.append(items); // committed (and synced, per PEER_SYNCHRONOUS) when it returns
+  } catch (error) {
+    return reply(res, 500, { error: `not stored: ${error.message}` });
+  }
+  items.forEach(({ room, event, data }, i) => {
+    if (!results[i].duplicate) io.to(room).emit(event, { event, data, seq: results[i].seq });
+  });
+  reply(res, 200, { results });
+}
+
+/** The durable mode's store: one SQLite file, one transaction per request. */
+async function openStore() {
+  const { DatabaseSync } = await import("node:sqlite");
+  const synchronous = (process.env.PEER_SYNCHRONOUS ?? "FULL").toUpperCase();
+  if (!["FULL", "NORMAL", "EXTRA", "OFF"].includes(synchronous)) throw new Error(`bad PEER_SYNCHRONOUS ${synchronous}`);
+  const db = new DatabaseSync(join(process.env.PEER_TEMP_DIR ?? ".", "events.sqlite"));
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec(`PRAGMA synchronous = ${synchronous}`);
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS rooms (room TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS events (
+      room TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL, id TEXT,
+      stored_at INTEGER NOT NULL, PRIMARY KEY (room, seq)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS dedupe (id TEXT PRIMARY KEY, room TEXT NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
+  `);
+  const seqs = new Map(
+    db
+      .prepare("SELECT room, seq FROM rooms")
+      .all()
+      .map((row) => [row.room, Number(row.seq)]),
+  );
+  const findId = db.prepare("SELECT seq FROM dedupe WHERE id = ?");
+  const insertEvent = db.prepare(
+    "INSERT INTO events (room, seq, event, data, id, stored_at) VALUES (?, ?, ?, ?, ?, ?)",
+  );
+  const insertId = db.prepare("INSERT INTO dedupe (id, room, seq) VALUES (?, ?, ?)");
+  const putRoom = db.prepare(
+    "INSERT INTO rooms (room, seq) VALUES (?, ?) ON CONFLICT (room) DO UPDATE SET seq = excluded.seq",
+  );
+  const prune = db.prepare("DELETE FROM events WHERE room = ? AND seq <= ?");
+  const HISTORY = 1000;
+  return {
+    synchronous,
+    append(items) {
+      const now = Date.now();
+      const touched = new Map();
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        const results = items.map(({ room, event, data, id }) => {
+          const key = String(room);
+          if (id !== undefined) {
+            const seen = findId.get(String(id));
+            if (seen) return { seq: Number(seen.seq), duplicate: true };
+          }
+          const seq = (touched.get(key) ?? seqs.get(key) ?? 0) + 1;
+          touched.set(key, seq);
+          insertEvent.run(
+            key,
+            seq,
+            String(event),
+            JSON.stringify(data ?? null),
+            id === undefined ? null : String(id),
+            now,
+          );
+          if (id !== undefined) insertId.run(String(id), key, seq);
+          return { seq };
+        });
+        for (const [room, seq] of touched) {
+          putRoom.run(room, seq);
+          if (seq > HISTORY) prune.run(room, seq - HISTORY);
+        }
+        db.exec("COMMIT");
+        for (const [room, seq] of touched) seqs.set(room, seq);
+        return results;
+      } catch (error) {
+        db.exec("ROLLBACK");
+        throw error;
+      }
+    },
+  };
 }
 
 const io = new Server(server, { serveClient: false });
@@ -105,5 +200,9 @@ io.on("connection", (socket) => {
   });
 });
 
-server.listen(port, "127.0.0.1", () => console.log(`socketio-peer listening on ${port}`));
+server.listen(port, "127.0.0.1", () =>
+  console.log(
+    `socketio-peer listening on ${port}${store ? `, durable (SQLite, synchronous=${store.synchronous})` : ""}`,
+  ),
+);
 for (const signal of ["SIGTERM", "SIGINT"]) process.once(signal, () => process.exit(0));

@@ -19,6 +19,7 @@ const RESOURCE_PATTERN = /^[a-z_][a-z0-9_]*:(\*|[^\s:*][^\s*]*)$/;
  */
 export const TokenClaimsSchema = v.object({
   sub: v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_SUB_LENGTH)),
+  /** Also at most MAX_TOKEN_LIFETIME_SECONDS ahead: checked by verifyToken, which knows the time. */
   exp: v.pipe(v.number(), v.integer()),
   email: v.nullish(v.pipe(v.string(), v.maxLength(MAX_EMAIL_LENGTH))),
   /** A space-separated string (RFC 8693), or an array as some identity providers issue it. */

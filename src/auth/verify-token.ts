@@ -8,6 +8,7 @@ import {
 } from "jose";
 import * as v from "valibot";
 import { ProtocolError } from "../protocol/errors";
+import { MAX_TOKEN_LIFETIME_SECONDS } from "../protocol/limits";
 import { TokenClaimsSchema } from "./claims";
 import { CLOCK_TOLERANCE_SECONDS, KNOWN_SCOPES, type Principal, type Scope } from "./principal";
 
@@ -187,6 +188,10 @@ export async function verifyToken(token: string | undefined | null, config: Auth
     throw refuse("claims_invalid", `Token claim "${claim ?? "unknown"}" is invalid`);
   }
   const { sub, exp, email, scope, resources } = claims.output;
+  // An `exp` no date can hold (1e13) would break every use of it; one a year away is no expiry.
+  if (exp - Date.now() / 1000 > MAX_TOKEN_LIFETIME_SECONDS) {
+    throw refuse("claims_invalid", `Token claim "exp" is more than ${MAX_TOKEN_LIFETIME_SECONDS} s ahead`);
+  }
   const granted = typeof scope === "string" ? scope.split(" ") : (scope ?? []);
   return {
     sub,

@@ -314,16 +314,11 @@ export class EquihomeProtocol {
         details: { reason: "subject_mismatch" },
       });
     }
+    // Everything that can fail comes before the token is adopted: a refusal leaves the old one.
+    const expiresAt = new Date(principal.exp * 1000).toISOString();
     socket.principal = principal;
     this.hub.principalChanged(socket);
-    send(
-      socket,
-      encodeServerEvent({
-        event: "token_refreshed",
-        data: { expires_at: new Date(principal.exp * 1000).toISOString() },
-        id: message.id,
-      }),
-    );
+    send(socket, encodeServerEvent({ event: "token_refreshed", data: { expires_at: expiresAt }, id: message.id }));
     // A token with narrower `resources` ends the subscriptions it no longer reaches.
     for (const topic of [...socket.subscriptions.keys()]) {
       const key = parseTopicName(topic);

@@ -12,6 +12,11 @@ export const MESSAGES_PER_SECOND = 50;
 export const MESSAGE_BURST = 100;
 /** Messages refused for rate in a row before the socket is closed with 1008. */
 export const MAX_RATE_REFUSALS = 200;
+/**
+ * Furthest a token's `exp` may lie ahead of the moment it is verified, in seconds (one year). A
+ * later `exp` (1e13, say, which no date can hold) is refused as `claims_invalid` on every door.
+ */
+export const MAX_TOKEN_LIFETIME_SECONDS = 365 * 24 * 60 * 60;
 /** Longest id of a simulation, fund, portfolio, commodity or user, in characters. */
 export const MAX_ID_LENGTH = 128;
 /** Longest client message `id`, in characters. */

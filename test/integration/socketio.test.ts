@@ -301,6 +301,22 @@ describe("QuantEnergx events", () => {
       ["subscribe-orders", "user-123"],
       ["subscribe-compliance", "user-123"],
       ["subscribe-market", ["crude_oil"]],
+  // Regression: a token with exp 1e13 was adopted by `authenticate` (and CONNECT auth).
+  it("authenticate or CONNECT auth with an absurd exp → auth-error / CONNECT_ERROR authentication_error", async () => {
+    const user = unique("user");
+    const absurd = await signToken({ sub: user, ttl: 1e13 });
+    const socket = await websocket();
+    expect((await socket.connect()).type).toBe(0);
+    await socket.emit("authenticate", { userId: user, token: absurd });
+    expect(await socket.nextEventData("auth-error")).toMatchObject({ code: "authentication_error" });
+    await socket.emit("join-trading", user);
+    expect(await errorOf(socket)).toMatchObject({ code: "authentication_error", message: "Authenticate first" });
+    const other = await websocket();
+    const refused = await other.connect({ token: absurd, userId: user });
+    expect(refused.type).toBe(4);
+    expect(refused.data).toMatchObject({ data: { code: "authentication_error", reason: "claims_invalid" } });
+  });
+
       ["unsubscribe-market", ["crude_oil"]],
     ] as const) {
       await socket.emit(event, arg);

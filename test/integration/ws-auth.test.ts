@@ -3,6 +3,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { CLOCK_TOLERANCE_SECONDS } from "../../src/auth/principal";
 import { hubPlacement } from "../../src/hub/shard";
+import { MAX_TOKEN_LIFETIME_SECONDS } from "../../src/protocol/limits";
 import { connect, unique } from "../helpers/client";
 import { signExpiringToken, signToken } from "../helpers/tokens";
 
@@ -121,6 +122,34 @@ describe("WebSocket authentication", () => {
     expect(missing).toMatchObject({ event: "error", id: "r3", data: { code: "invalid_message" } });
     expect((await socket.request("ping", {})).event).toBe("pong");
     socket.close();
+  });
+
+  // Regression: refresh_token with exp 1e13 answered server_error (its expires_at is no date)
+  // after the socket had already adopted the token, narrower resources and all.
+  it("refuses refresh_token with an absurd exp as authentication_error and keeps the old token", async () => {
+    const sub = unique("absurd");
+    const socket = await connect(await signToken({ sub }));
+    for (const [i, ttl] of [1e13, MAX_TOKEN_LIFETIME_SECONDS + 3600].entries()) {
+      const absurd = await signToken({ sub, ttl, resources: ["simulation:nothing_else"] });
+      const refused = await socket.request("refresh_token", { token: absurd }, `r${i}`);
+      expect(refused).toMatchObject({
+        event: "error",
+        id: `r${i}`,
+        data: { code: "authentication_error", details: { reason: "claims_invalid" } },
+      });
+    }
+    // Not adopted: the old token (no resources) still reaches any simulation.
+    const sim = unique("sim");
+    const subscribed = await socket.request("subscribe", { channel: "simulation_updates", simulation_id: sim }, "s");
+    expect(subscribed.event).toBe("subscribed");
+    socket.close();
+  });
+
+  it("refuses a connect token with an absurd exp: authentication_error, close 4401", async () => {
+    const socket = await connect(await signToken({ ttl: 1e13 }));
+    const error = await socket.nextEvent("error");
+    expect(error.data).toMatchObject({ code: "authentication_error", details: { reason: "claims_invalid" } });
+    expect((await socket.waitClosed()).code).toBe(4401);
   });
 
   it("a refreshed token with narrower resources ends the subscriptions it no longer reaches", async () => {

@@ -17,6 +17,7 @@ import {
   verifyToken,
 } from "../../../src/auth/verify-token";
 import { ProtocolError } from "../../../src/protocol/errors";
+import { MAX_TOKEN_LIFETIME_SECONDS } from "../../../src/protocol/limits";
 import { signToken, TEST_JWT_SECRET } from "../../helpers/tokens";
 
 const config: AuthConfig = { secret: TEST_JWT_SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined };
@@ -272,6 +273,22 @@ describe("verifyToken: refused tokens", () => {
   ])("refuses a resource pattern that is %s as claims_invalid", async (_label, pattern) => {
     const token = await signPayload({ sub: "u", exp: now() + 60, resources: ["fund:ok", pattern] });
     expect(await refusal(token)).toBe("claims_invalid");
+  });
+
+  // Regression: an `exp` of 1e13 s was accepted; the refresh reply's date then threw (server_error)
+  // after the socket had adopted the token, and the hub's alarm could not be set for it.
+  it.each([
+    ["1e13 seconds", 1e13],
+    ["beyond what a Date can hold", 8.64e12 + 1],
+    ["a year and a minute from now", now() + MAX_TOKEN_LIFETIME_SECONDS + 60],
+    ["2^53", 2 ** 53],
+  ])("refuses an exp of %s as claims_invalid (more than MAX_TOKEN_LIFETIME_SECONDS ahead)", async (_label, exp) => {
+    expect(await refusal(await signPayload({ sub: "u", exp }))).toBe("claims_invalid");
+  });
+
+  it("accepts an exp just under MAX_TOKEN_LIFETIME_SECONDS ahead", async () => {
+    const exp = now() + MAX_TOKEN_LIFETIME_SECONDS - 60;
+    expect((await verifyToken(await signPayload({ sub: "u", exp }), config)).exp).toBe(exp);
   });
 
   it(`refuses more than ${MAX_RESOURCE_PATTERNS} resource patterns`, async () => {
