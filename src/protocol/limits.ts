@@ -78,7 +78,6 @@ export const DOCUMENT_COMPACT_UPDATES = 500;
 export const DOCUMENT_COMPACT_BYTES = 1024 * 1024;
 /** Bytes per snapshot row (SQLite rows in a Durable Object hold at most 2 MB). */
 export const SNAPSHOT_CHUNK_BYTES = 512 * 1024;
-/** How long after the first edit since the last compaction a document compacts its log (alarm). */
 /**
  * Nesting of arrays and objects inside one edit value (`[[1]]` is 2), from every door: JSON
  * `update_resource`, ingest `resource_updated` and values in Yjs updates. Deeper: refused.
@@ -100,4 +99,5 @@ export const MAX_PRESENCE_BYTES = 64 * 1024;
 /** How often one y-websocket connection's `query-awareness` is answered; more are ignored. */
 export const AWARENESS_QUERY_INTERVAL_MS = 1000;
 
+/** How long after the first edit since the last compaction a document compacts its log (alarm). */
 export const DOCUMENT_IDLE_COMPACT_MS = 30_000;
