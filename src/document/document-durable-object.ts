@@ -36,6 +36,7 @@ import {
   MAX_KEY_LENGTH,
   MAX_PRESENCE_BYTES,
   MAX_RATE_REFUSALS,
+  MAX_YJS_CONNECTIONS_PER_USER,
   MAX_YJS_FRAME_BYTES,
   MESSAGE_BURST,
   MESSAGES_PER_SECOND,
@@ -276,6 +277,18 @@ export class DocumentDurableObject extends DurableObject<Env> {
     this.#remember(resource);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
+    const sub = principal.output.sub;
+    let open = 0;
+    for (const connection of this.#connections.values()) if (connection.principal.sub === sub) open += 1;
+    if (open >= MAX_YJS_CONNECTIONS_PER_USER) {
+      // Accepted, then closed with a reason: a refused upgrade tells a browser client nothing.
+      server.accept();
+      server.close(
+        CLOSE_CODES.too_many_connections,
+        `more than ${MAX_YJS_CONNECTIONS_PER_USER} connections of this user`,
+      );
+      return new Response(null, { status: 101, webSocket: client });
+    }
     this.ctx.acceptWebSocket(server);
     const connection = this.#newConnection(crypto.randomUUID(), server, principal.output, new Map());
     this.#connections.set(server, connection);

@@ -69,6 +69,11 @@ export const CLOSE_CODES = {
    * client must drop that change (y-websocket does not reconnect after 4400-4499 by itself).
    */
   update_refused: 4400,
+  /**
+   * Too many open connections of one user (y-websocket, per document). Close some first;
+   * y-websocket does not reconnect after it by itself.
+   */
+  too_many_connections: 4429,
   /** The token does not reach the resource (y-websocket). Do not reconnect with this token. */
   forbidden: 4403,
 } as const;

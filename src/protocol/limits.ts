@@ -98,6 +98,7 @@ export const MAX_AWARENESS_STATE_BYTES = 4096;
 export const MAX_PRESENCE_BYTES = 64 * 1024;
 /** How often one y-websocket connection's `query-awareness` is answered; more are ignored. */
 export const AWARENESS_QUERY_INTERVAL_MS = 1000;
-
+/** Open y-websocket connections of one user to one document. More: close 4429. */
+export const MAX_YJS_CONNECTIONS_PER_USER = 8;
 /** How long after the first edit since the last compaction a document compacts its log (alarm). */
 export const DOCUMENT_IDLE_COMPACT_MS = 30_000;

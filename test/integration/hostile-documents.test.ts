@@ -15,6 +15,7 @@ import {
   MAX_LEAVES_PER_UPDATE,
   MAX_PRESENCE_BYTES,
   MAX_VALUE_DEPTH,
+  MAX_YJS_CONNECTIONS_PER_USER,
 } from "../../src/protocol/limits";
 import { encodeQueryAwareness, encodeUpdate } from "../../src/protocol/yjs/frames";
 import { connect, type Frame, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
@@ -313,5 +314,28 @@ describe("presence", () => {
     expect(received).toBeLessThanOrEqual(2);
     expect(newcomer.closed).toBeNull();
     for (const client of [...clients, newcomer]) client.close();
+  });
+});
+
+describe("connections per user", () => {
+  it(`a user's y-websocket connections to one document are bounded (${MAX_YJS_CONNECTIONS_PER_USER})`, async () => {
+    const fund = unique("fund");
+    const token = await reader("many");
+    const open: YjsTestClient[] = [];
+    for (let i = 0; i < MAX_YJS_CONNECTIONS_PER_USER; i++) {
+      const client = await connectYjs(`fund/${fund}`, token);
+      await client.until(() => client.synced, "sync");
+      open.push(client);
+    }
+    const extra = await connectYjs(`fund/${fund}`, token);
+    await closedWith(extra, CLOSE_CODES.too_many_connections);
+    // Another user is not affected, and a closed connection frees its place.
+    const other = await connectYjs(`fund/${fund}`, await reader("other"));
+    await other.until(() => other.synced, "sync");
+    open[0]?.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const again = await connectYjs(`fund/${fund}`, token);
+    await again.until(() => again.synced, "sync");
+    for (const client of [...open, other, again]) client.close();
   });
 });
