@@ -293,14 +293,6 @@ describe("QuantEnergx events", () => {
     expect(socket.eventsReceived("error")).toHaveLength(1);
   });
 
-  it("before authenticate: events get error authentication_error; ping still answers pong {timestamp}", async () => {
-    const socket = await polling();
-    await socket.connect();
-    for (const [event, arg] of [
-      ["join-trading", "user-123"],
-      ["subscribe-orders", "user-123"],
-      ["subscribe-compliance", "user-123"],
-      ["subscribe-market", ["crude_oil"]],
   // Regression: a token with exp 1e13 was adopted by `authenticate` (and CONNECT auth).
   it("authenticate or CONNECT auth with an absurd exp → auth-error / CONNECT_ERROR authentication_error", async () => {
     const user = unique("user");
@@ -317,6 +309,14 @@ describe("QuantEnergx events", () => {
     expect(refused.data).toMatchObject({ data: { code: "authentication_error", reason: "claims_invalid" } });
   });
 
+  it("before authenticate: events get error authentication_error; ping still answers pong {timestamp}", async () => {
+    const socket = await polling();
+    await socket.connect();
+    for (const [event, arg] of [
+      ["join-trading", "user-123"],
+      ["subscribe-orders", "user-123"],
+      ["subscribe-compliance", "user-123"],
+      ["subscribe-market", ["crude_oil"]],
       ["unsubscribe-market", ["crude_oil"]],
     ] as const) {
       await socket.emit(event, arg);
