@@ -35,7 +35,7 @@ import { EquihomeProtocol, type JsonSocket } from "./equihome-protocol";
 import type { HubSocket } from "./hub-socket";
 import { HubStore } from "./hub-store";
 import { TokenBucket } from "./rate-limiter";
-import { isSocketIoHub, newSessionId, sioHubOfSessionId } from "./shard";
+import { isSocketIoHub, newSessionId, parseShardCount, sioHubOfSessionId } from "./shard";
 import { type RecoveryRecord, SocketIoProtocol } from "./socketio-protocol";
 import { SubscriptionIndex } from "./subscriptions";
 
@@ -385,9 +385,12 @@ export class HubDurableObject extends DurableObject<Env> {
     if (this.#spilled.delete(socketId)) this.#store.deleteSocket(socketId);
   }
 
-  /** Recovery records live on the hub of the session that left them; the pid names it. */
+  /**
+   * Recovery records live on the hub of the session that left them; the pid names it. The pid
+   * comes from an unauthenticated CONNECT: only a hub the configuration names is ever addressed.
+   */
   async #takeRecoveryFrom(pid: string): Promise<RecoveryRecord | null> {
-    const hub = sioHubOfSessionId(pid);
+    const hub = sioHubOfSessionId(pid, parseShardCount(this.env.HUB_SHARDS));
     if (hub === null) return null;
     if (hub === this.#name) return this.#store.takeRecovery(pid, Date.now());
     return this.env.HUB.getByName(hub).takeRecovery(pid);

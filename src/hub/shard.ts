@@ -29,9 +29,12 @@ export function fnv1a(text: string): number {
   return hash >>> 0;
 }
 
+/** The most hubs per region `HUB_SHARDS` may ask for (a shard is at most four digits in an id). */
+export const MAX_HUB_SHARDS = 1024;
+
 export function parseShardCount(value: string | undefined): number {
   const count = Number(value ?? "");
-  return Number.isInteger(count) && count >= 1 && count <= 1024 ? count : 8;
+  return Number.isInteger(count) && count >= 1 && count <= MAX_HUB_SHARDS ? count : 8;
 }
 
 export function hubPlacement(userKey: string, continent: string | undefined, shards: number): HubPlacement {
@@ -70,11 +73,18 @@ export function newSessionId(hubName: string): string {
   return `${region}.${shard}.${random}`;
 }
 
-/** The hub a session id belongs to, or null when it is not one of ours (or past `shards`). */
-export function sioHubOfSessionId(sid: string, shards = 1024): string | null {
+/**
+ * The hub a session id (or recovery pid) belongs to, or null when it is not one of ours or names
+ * a shard past `shards`. `shards` is the configured count (`parseShardCount(env.HUB_SHARDS)`),
+ * and has no default: an id comes from the client, and a hub it names that the configuration
+ * does not would be created by merely addressing it.
+ */
+export function sioHubOfSessionId(sid: string, shards: number): string | null {
   const match = SESSION_ID.exec(sid);
   if (!match) return null;
   const [, region = "", shard = ""] = match;
-  if (!REGIONS.has(region as DurableObjectLocationHint) || Number(shard) >= shards) return null;
+  if (!REGIONS.has(region as DurableObjectLocationHint) || Number(shard) >= Math.min(shards, MAX_HUB_SHARDS)) {
+    return null;
+  }
   return `sio:${region}:${Number(shard)}`;
 }

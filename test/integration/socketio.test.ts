@@ -5,7 +5,7 @@
  * token expiry and connection state recovery. Raw packets throughout (helpers/engine-io-client).
  */
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { decodeJwt } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MAX_PAYLOAD_BYTES, PING_INTERVAL_MS, PING_TIMEOUT_MS } from "../../src/hub/engine-io";
@@ -1062,6 +1062,43 @@ describe("connection state recovery", () => {
     await first.close();
     const second = await websocket();
     expect(((await second.connect({ pid })).data as { pid: string }).pid).not.toBe(pid);
+  });
+
+  // Regression: the hub looked a pid's hub up with a default of 1024 shards, not HUB_SHARDS (4
+  // here), so an unauthenticated CONNECT made the runtime create (and persist) `sio:local:9`.
+  it("a CONNECT whose pid names a hub beyond HUB_SHARDS gets a fresh session; that hub is never addressed", async () => {
+    const pid = `local.9.${"A".repeat(24)}`;
+    const user = unique("user");
+    const ghost = env.HUB.getByName("sio:local:9");
+    // Plant what a recovery would find there, had the hub existed.
+    const record = {
+      principal: { sub: user, email: user, scopes: [], resources: null, exp: Math.floor(Date.now() / 1000) + 3600 },
+      rooms: [],
+      log: { next: 1, log: [], baseline: {} },
+    };
+    await runInDurableObject(ghost, (_instance, state) => {
+      state.storage.sql.exec(
+        "INSERT OR REPLACE INTO sio_recovery (pid, record, expires_at) VALUES (?, ?, ?)",
+        pid,
+        JSON.stringify(record),
+        Date.now() + 60_000,
+      );
+    });
+    const socket = await websocket();
+    const reply = await socket.connect({ pid, offset: "0" });
+    expect(reply.type).toBe(0);
+    expect((reply.data as { pid: string }).pid).not.toBe(pid);
+    // Not authenticated by the planted record, and the record is still there: never taken.
+    await socket.emit("join-trading", user);
+    expect(await errorOf(socket)).toMatchObject({ code: "authentication_error" });
+    const left = await runInDurableObject(ghost, (_instance, state) =>
+      state.storage.sql.exec("SELECT COUNT(*) AS n FROM sio_recovery WHERE pid = ?", pid).one(),
+    );
+    expect(left.n).toBe(1);
+    // An unknown region is refused the same way.
+    const elsewhere = await websocket();
+    const fresh = await elsewhere.connect({ pid: `mars.0.${"A".repeat(24)}` });
+    expect(fresh.type).toBe(0);
   });
 
   // socket.io-client sends its stored pid with whatever `auth` the app sets on reconnection.

@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import {
   hubPlacement,
   isSocketIoHub,
+  MAX_HUB_SHARDS,
   newSessionId,
+  parseShardCount,
   sioHubOfSessionId,
   socketIoHubPlacement,
 } from "../../../src/hub/shard";
@@ -115,7 +117,7 @@ describe("newSessionId / sioHubOfSessionId", () => {
       const hub = `sio:${region}:${shard}`;
       const sid = newSessionId(hub);
       expect(sid.startsWith(`${region}.${shard}.`)).toBe(true);
-      expect(sioHubOfSessionId(sid)).toBe(hub);
+      expect(sioHubOfSessionId(sid, MAX_HUB_SHARDS)).toBe(hub);
       expect(sioHubOfSessionId(sid, 1024)).toBe(hub);
       expect(sioHubOfSessionId(sid, shard + 1)).toBe(hub);
     }
@@ -148,9 +150,11 @@ describe("newSessionId / sioHubOfSessionId", () => {
     expect(ids.size).toBe(1000);
   });
 
-  it("defaults to 1024 shards", () => {
-    expect(sioHubOfSessionId(`weur.1023.${RANDOM}`)).toBe("sio:weur:1023");
-    expect(sioHubOfSessionId(`weur.1024.${RANDOM}`)).toBeNull();
+  it(`accepts at most MAX_HUB_SHARDS (${MAX_HUB_SHARDS}) shards, the most parseShardCount allows`, () => {
+    expect(sioHubOfSessionId(`weur.1023.${RANDOM}`, MAX_HUB_SHARDS)).toBe("sio:weur:1023");
+    expect(sioHubOfSessionId(`weur.1024.${RANDOM}`, MAX_HUB_SHARDS)).toBeNull();
+    expect(sioHubOfSessionId(`weur.1024.${RANDOM}`, 5000)).toBeNull();
+    expect(parseShardCount(String(MAX_HUB_SHARDS))).toBe(MAX_HUB_SHARDS);
   });
 
   it("refuses a shard >= shards", () => {
@@ -172,7 +176,7 @@ describe("newSessionId / sioHubOfSessionId", () => {
     ["local-eu"],
     ["-"],
   ])("refuses the unknown region %j", (region) => {
-    expect(sioHubOfSessionId(`${region}.0.${RANDOM}`)).toBeNull();
+    expect(sioHubOfSessionId(`${region}.0.${RANDOM}`, MAX_HUB_SHARDS)).toBeNull();
   });
 
   it.each([
@@ -201,21 +205,21 @@ describe("newSessionId / sioHubOfSessionId", () => {
     ["a trailing newline", `weur.0.${RANDOM}\n`],
     ["a URL-encoded id", encodeURIComponent(`weur.0.${RANDOM}`).replace(".", "%2E")],
   ])("refuses a foreign or garbled id (%s)", (_label, sid) => {
-    expect(sioHubOfSessionId(sid)).toBeNull();
+    expect(sioHubOfSessionId(sid, MAX_HUB_SHARDS)).toBeNull();
   });
 
   it("refuses region names spelled like Object.prototype members", () => {
     for (const region of ["constructor", "toString", "hasOwnProperty", "valueOf"]) {
-      expect(sioHubOfSessionId(`${region.toLowerCase()}.0.${RANDOM}`)).toBeNull();
+      expect(sioHubOfSessionId(`${region.toLowerCase()}.0.${RANDOM}`, MAX_HUB_SHARDS)).toBeNull();
     }
   });
 
   it("names the canonical hub for a shard with leading zeros", () => {
-    expect(sioHubOfSessionId(`weur.007.${RANDOM}`)).toBe("sio:weur:7");
+    expect(sioHubOfSessionId(`weur.007.${RANDOM}`, MAX_HUB_SHARDS)).toBe("sio:weur:7");
   });
 
   it("accepts random parts of 16 to 64 URL-safe characters", () => {
-    expect(sioHubOfSessionId(`oc.2.${"A".repeat(16)}`)).toBe("sio:oc:2");
-    expect(sioHubOfSessionId(`oc.2.${"z_-9".repeat(16)}`)).toBe("sio:oc:2");
+    expect(sioHubOfSessionId(`oc.2.${"A".repeat(16)}`, MAX_HUB_SHARDS)).toBe("sio:oc:2");
+    expect(sioHubOfSessionId(`oc.2.${"z_-9".repeat(16)}`, MAX_HUB_SHARDS)).toBe("sio:oc:2");
   });
 });
