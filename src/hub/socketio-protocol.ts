@@ -368,10 +368,20 @@ export class SocketIoProtocol {
         });
       }
     }
+    // All or nothing: a batch that would pass the limit is refused before any of it subscribes,
+    // and one that fails half way leaves none of what it added.
+    const topics = commodities.map((commodity) => topicName({ channel: MARKET_CHANNEL, key: commodity }));
+    this.#checkLimit(session, topics);
+    const added = topics.filter((topic) => !session.subscriptions.has(topic));
     const pending: NonNullable<Subscribed>[] = [];
-    for (const commodity of commodities) {
-      const subscribed = await this.#subscribe(session, topicName({ channel: MARKET_CHANNEL, key: commodity }));
-      if (subscribed) pending.push(subscribed);
+    try {
+      for (const topic of topics) {
+        const subscribed = await this.#subscribe(session, topic);
+        if (subscribed) pending.push(subscribed);
+      }
+    } catch (error) {
+      for (const topic of added) this.hub.index.unsubscribe(session, topic);
+      throw error;
     }
     const reply = { commodities, message: `Subscribed to market data for: ${commodities.join(", ")}` };
     this.#emit(session, "market-subscribed", reply);
@@ -405,13 +415,19 @@ export class SocketIoProtocol {
   }
 
   async #subscribe(session: EngineSession, topic: string): Promise<Subscribed> {
-    if (!session.subscriptions.has(topic) && session.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_SOCKET) {
-      throw new ProtocolError("invalid_message", "Too many subscriptions on this connection", {
+    this.#checkLimit(session, [topic]);
+    if (session.subscriptions.get(topic)?.pending === null) return null; // already live: nothing to resend
+    return this.hub.index.subscribe(session, topic, null, null);
+  }
+
+  /** The rooms a request would add must fit MAX_SUBSCRIPTIONS_PER_SOCKET; as on `/v1/ws`. */
+  #checkLimit(session: EngineSession, topics: string[]): void {
+    const added = new Set(topics.filter((topic) => !session.subscriptions.has(topic))).size;
+    if (added > 0 && session.subscriptions.size + added > MAX_SUBSCRIPTIONS_PER_SOCKET) {
+      throw new ProtocolError("invalid_subscription", "Too many subscriptions on this connection", {
         details: { issue: "subscription_limit", limit: MAX_SUBSCRIPTIONS_PER_SOCKET },
       });
     }
-    if (session.subscriptions.get(topic)?.pending === null) return null; // already live: nothing to resend
-    return this.hub.index.subscribe(session, topic, null, null);
   }
 
   /** Sends the topic's initial events (latest state or replay), then what arrived meanwhile. */

@@ -9,6 +9,8 @@ import { env, exports } from "cloudflare:workers";
 import { decodeJwt } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MAX_PAYLOAD_BYTES, PING_INTERVAL_MS, PING_TIMEOUT_MS } from "../../src/hub/engine-io";
+import { MAX_SUBSCRIPTIONS_PER_SOCKET } from "../../src/protocol/limits";
+import { MAX_COMMODITIES_PER_REQUEST } from "../../src/protocol/quantenergx/events";
 import { complianceAlert, marketUpdate, orderUpdate, systemAlert, tradeUpdate } from "../fixtures/quantenergx-events";
 import { ingestOk, unique } from "../helpers/client";
 import {
@@ -405,6 +407,48 @@ describe("QuantEnergx events", () => {
     );
     await socket.quiet(100);
     expect(socket.eventsReceived("market-update")).toHaveLength(1);
+  });
+
+  // Regression: the part of a batch over the limit was refused, but the commodities before it
+  // stayed subscribed (never live, delivering nothing) and kept counting against the limit; and
+  // the refusal was invalid_message where /v1/ws says invalid_subscription.
+  it("subscribe-market is all or nothing: a batch that would pass the limit is refused whole, as invalid_subscription", async () => {
+    const prefix = unique("c");
+    const names = (from: number, count: number) => Array.from({ length: count }, (_, i) => `${prefix}_${from + i}`);
+    const { socket } = await loggedIn(websocket);
+    // system_alerts holds one slot; fill all but one of the others.
+    const free = MAX_SUBSCRIPTIONS_PER_SOCKET - 1;
+    for (let from = 0; from < free - 1; from += MAX_COMMODITIES_PER_REQUEST) {
+      await socket.emit("subscribe-market", names(from, Math.min(MAX_COMMODITIES_PER_REQUEST, free - 1 - from)));
+      await socket.nextEvent("market-subscribed", 15_000);
+    }
+    const [first, second] = names(1000, 2);
+    const [refusal] = await socket.request(9, "subscribe-market", [first, second]);
+    expect(refusal).toEqual({
+      error: {
+        code: "invalid_subscription",
+        message: expect.any(String),
+        details: { event: "subscribe-market", issue: "subscription_limit", limit: MAX_SUBSCRIPTIONS_PER_SOCKET },
+      },
+    });
+    // Nothing of the refused batch holds a slot or receives anything: the last slot is free.
+    const [last] = names(2000, 1);
+    await socket.emit("subscribe-market", [last]);
+    expect(await socket.nextEventData("market-subscribed")).toMatchObject({ commodities: [last] });
+    await ingestOk([marketUpdate(first as string, 1), marketUpdate(last as string, 2)]);
+    expect((await socket.nextEventData<{ payload: { commodity: string } }>("market-update")).payload.commodity).toBe(
+      last,
+    );
+    await socket.quiet(150);
+    expect(socket.eventsReceived("market-update")).toHaveLength(1);
+    // Full now: already-held commodities may be named again, a new one is refused.
+    await socket.emit("subscribe-market", names(0, 2));
+    await socket.nextEvent("market-subscribed");
+    await socket.emit("subscribe-market", [first]);
+    expect(await errorOf(socket)).toMatchObject({
+      code: "invalid_subscription",
+      details: { issue: "subscription_limit", limit: MAX_SUBSCRIPTIONS_PER_SOCKET },
+    });
   });
 
   it("an unknown event → error invalid_event; arguments of the wrong type → error invalid_message", async () => {
