@@ -210,10 +210,15 @@ export class SocketIoProtocol {
     session.recovery = !recovery ? null : resume && record ? emptyRecoveryLog(record.log.next) : emptyRecoveryLog();
     if (resume && record && !principal) principal = record.principal;
     if (principal) session.principal = principal;
+    // A CONNECT token narrower than the one that left the record: the markets it no longer
+    // reaches are not resumed.
+    const dropped = resume && principal ? this.#unreachable(principal, Object.keys(resume)) : [];
+    for (const topic of dropped) delete resume?.[topic];
     this.hub.saveSession(session);
     this.hub.principalChanged(session);
     const reply = session.pid === null ? { sid: session.sioId } : { sid: session.sioId, pid: session.pid };
     this.#send(session, { type: SIO.CONNECT, nsp: "/", data: reply });
+    this.#marketsEnded(session, dropped);
     if (resume) await this.#recover(session, resume);
     else if (session.principal) await this.#authenticated(session);
   }
@@ -290,12 +295,36 @@ export class SocketIoProtocol {
       this.#disconnectRooms(session);
     }
     session.principal = principal;
+    // The same user with a narrower token: the markets it no longer reaches end (as refresh_token
+    // ends subscriptions on /v1/ws). The user's own rooms do not depend on `resources`.
+    const dropped = this.#unreachable(principal, [...session.subscriptions.keys()]);
+    for (const topic of dropped) this.hub.index.unsubscribe(session, topic);
     this.hub.saveSession(session);
     this.hub.principalChanged(session);
     const reply = { message: "Authentication successful", userId: principal.sub };
     this.#emit(session, "auth-success", reply);
+    this.#marketsEnded(session, dropped);
     await this.#authenticated(session);
     return reply;
+  }
+
+  /** The market topics among `topics` that `principal`'s `resources` do not reach. */
+  #unreachable(principal: Principal, topics: string[]): string[] {
+    return topics.filter((topic) => {
+      const { channel, key } = parseTopicName(topic);
+      return channel === MARKET_CHANNEL && key !== null && !canAccess(principal, "commodity", key);
+    });
+  }
+
+  /** Tells the client which market subscriptions ended because its token no longer reaches them. */
+  #marketsEnded(session: EngineSession, topics: string[]): void {
+    if (topics.length === 0) return;
+    const commodities = topics.map((topic) => parseTopicName(topic).key as string);
+    this.#emit(session, "market-unsubscribed", {
+      commodities,
+      message: `Unsubscribed from market data for: ${commodities.join(", ")}`,
+      reason: "authorization_error",
+    });
   }
 
   /** `{userId, token}`: the token verified like any other, and `userId` must be its `sub`. */

@@ -409,6 +409,44 @@ describe("QuantEnergx events", () => {
     expect(socket.eventsReceived("market-update")).toHaveLength(1);
   });
 
+  // Regression: `authenticate` again with narrower `resources` kept every market subscription.
+  it("authenticate again with narrower resources leaves the markets it no longer reaches: market-unsubscribed with a reason", async () => {
+    const user = unique("user");
+    const [kept, dropped, alsoDropped] = [unique("crude"), unique("gas"), unique("power")];
+    const socket = await websocket();
+    await socket.login(user, await signToken({ sub: user, resources: ["commodity:*"] }));
+    await socket.emit("subscribe-market", [kept, dropped, alsoDropped]);
+    await socket.nextEvent("market-subscribed");
+    await socket.emit("join-trading", user);
+    await socket.nextEvent("trading-joined");
+    const narrower = await signToken({ sub: user, resources: [`commodity:${kept}`] });
+    await socket.emitWithAck(7, "authenticate", { userId: user, token: narrower });
+    expect(await socket.nextEventData("auth-success")).toMatchObject({ userId: user });
+    expect(await socket.nextEventData("market-unsubscribed")).toEqual({
+      commodities: [dropped, alsoDropped],
+      message: `Unsubscribed from market data for: ${dropped}, ${alsoDropped}`,
+      reason: "authorization_error",
+    });
+    await socket.nextAck(7);
+    await ingestOk([marketUpdate(dropped, 1), marketUpdate(alsoDropped, 1), marketUpdate(kept, 2)]);
+    expect((await socket.nextEventData<{ payload: { commodity: string } }>("market-update")).payload.commodity).toBe(
+      kept,
+    );
+    // The user's own rooms do not depend on `resources`: they stay.
+    await ingestOk(tradeUpdate(user, "still-mine"));
+    expect((await socket.nextEventData<{ payload: { id: string } }>("trade-update")).payload.id).toBe("still-mine");
+    expect(socket.eventsReceived("market-update")).toHaveLength(1);
+    // The dropped market can be subscribed again only with a token that reaches it.
+    await socket.emit("subscribe-market", [dropped]);
+    expect(await errorOf(socket)).toMatchObject({ code: "authorization_error" });
+    // Authenticating again with the same reach drops nothing more.
+    await socket.emit("authenticate", { userId: user, token: narrower });
+    await socket.nextEventData("auth-success");
+    await socket.emit("ping");
+    await socket.nextEvent("pong");
+    expect(socket.eventsReceived("market-unsubscribed")).toHaveLength(1);
+  });
+
   // Regression: the part of a batch over the limit was refused, but the commodities before it
   // stayed subscribed (never live, delivering nothing) and kept counting against the limit; and
   // the refusal was invalid_message where /v1/ws says invalid_subscription.
@@ -1106,6 +1144,33 @@ describe("connection state recovery", () => {
     await first.close();
     const second = await websocket();
     expect(((await second.connect({ pid })).data as { pid: string }).pid).not.toBe(pid);
+  });
+
+  // The same rule as `authenticate` again: a recovery whose CONNECT brings a narrower token does
+  // not resume the markets that token no longer reaches.
+  it("a recovery with a narrower token resumes only the markets it reaches: market-unsubscribed for the others", async () => {
+    const user = unique("user");
+    const [kept, dropped] = [unique("crude"), unique("gas")];
+    const first = await websocket();
+    const { pid } = await first.login(user, await signToken({ sub: user, resources: ["commodity:*"] }));
+    await first.emit("subscribe-market", [kept, dropped]);
+    await first.nextEvent("market-subscribed");
+    await first.close();
+    const second = await websocket();
+    const narrower = await signToken({ sub: user, resources: [`commodity:${kept}`] });
+    const reply = await second.connect({ pid, token: narrower, userId: user });
+    expect((reply.data as { pid: string }).pid).toBe(pid);
+    expect(await second.nextEventData("market-unsubscribed")).toEqual({
+      commodities: [dropped],
+      message: `Unsubscribed from market data for: ${dropped}`,
+      reason: "authorization_error",
+    });
+    await ingestOk([marketUpdate(dropped, 1), marketUpdate(kept, 2)]);
+    expect((await second.nextEventData<{ payload: { commodity: string } }>("market-update")).payload.commodity).toBe(
+      kept,
+    );
+    await second.quiet(150);
+    expect(second.eventsReceived("market-update")).toHaveLength(1);
   });
 
   // Regression: the hub looked a pid's hub up with a default of 1024 shards, not HUB_SHARDS (4
