@@ -415,7 +415,8 @@ export class DocumentDurableObject extends DurableObject<Env> {
         return;
       }
       case "awareness": {
-        const accepted = this.#presence.apply(connection.id, decodeAwarenessUpdate(message.update));
+        const entries = decodeAwarenessUpdate(message.update, MAX_AWARENESS_STATE_BYTES);
+        const accepted = this.#presence.apply(connection.id, entries);
         // To everyone, the sender included, as y-websocket servers do: a lone client hears its
         // own renewals, which keeps its 30 s silence watchdog from reconnecting.
         if (accepted.length > 0) this.#broadcast(encodeAwareness(encodeAwarenessUpdate(accepted)), null);

@@ -11,6 +11,8 @@ interface ClientState {
   clock: number;
   state: string;
   owner: string;
+  /** The state's size in UTF-8 bytes (its text's length when the decoder did not say). */
+  bytes: number;
 }
 
 export interface PresenceLimits {
@@ -53,10 +55,11 @@ export class Presence {
       }
       // A state over its bound, or one the document's presence has no room for, is dropped
       // (the client's previous state, if any, stays).
-      const grows = entry.state.length - (current?.state.length ?? 0);
-      if (entry.state.length > this.limits.stateBytes || this.#bytes + grows > this.limits.totalBytes) continue;
+      const size = entry.bytes ?? entry.state.length;
+      const grows = size - (current?.bytes ?? 0);
+      if (size > this.limits.stateBytes || this.#bytes + grows > this.limits.totalBytes) continue;
       this.#bytes += grows;
-      this.#clients.set(entry.clientID, { clock: entry.clock, state: entry.state, owner });
+      this.#clients.set(entry.clientID, { clock: entry.clock, state: entry.state, owner, bytes: size });
       accepted.push(entry);
     }
     return accepted;
@@ -65,7 +68,7 @@ export class Presence {
   #remove(clientID: number): void {
     const current = this.#clients.get(clientID);
     if (!current) return;
-    this.#bytes -= current.state.length;
+    this.#bytes -= current.bytes;
     this.#clients.delete(clientID);
   }
 

@@ -158,25 +158,45 @@ export interface AwarenessEntry {
   clock: number;
   /** The state as JSON text; `"null"` removes the client. */
   state: string;
+  /** The state's size in UTF-8 bytes, as it arrived (set by the decoder). */
+  bytes?: number;
 }
 
-export function decodeAwarenessUpdate(update: Uint8Array): AwarenessEntry[] {
+/**
+ * The entries of an awareness update. A state over `maxStateBytes` is skipped unread (neither
+ * decoded nor parsed: a flood of huge states must not cost copies of each before it is dropped).
+ */
+export function decodeAwarenessUpdate(update: Uint8Array, maxStateBytes = Number.POSITIVE_INFINITY): AwarenessEntry[] {
   const decoder = decoding.createDecoder(update);
   const count = readUint(decoder);
   const entries: AwarenessEntry[] = [];
   for (let i = 0; i < count; i++) {
     const clientID = readUint(decoder);
     const clock = readUint(decoder);
+    const bytes = readUint(decoder);
+    if (bytes > maxStateBytes) {
+      if (bytes > decoder.arr.length - decoder.pos) throw new YjsFrameError("length runs past the end of the frame");
+      decoder.pos += bytes;
+      continue;
+    }
+    decoder.pos -= varUintLength(bytes);
     const state = readString(decoder);
     try {
       JSON.parse(state);
     } catch (cause) {
       throw new YjsFrameError("awareness state is not JSON", { cause });
     }
-    entries.push({ clientID, clock, state });
+    entries.push({ clientID, clock, state, bytes });
   }
   expectEnd(decoder);
   return entries;
+}
+
+/** How many bytes lib0 writes for `value` as a varuint. */
+function varUintLength(value: number): number {
+  let length = 1;
+  for (let rest = Math.floor(value / 128); rest > 0; rest = Math.floor(rest / 128)) length += 1;
+  return length;
 }
 
 export function encodeAwarenessUpdate(entries: AwarenessEntry[]): Uint8Array {

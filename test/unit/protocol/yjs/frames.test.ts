@@ -186,8 +186,23 @@ describe("round trips through our own encoders and decoders", () => {
       { clientID: 42, clock: 7, state: "null" },
       { clientID: 43, clock: 1, state: '"just a string"' },
     ];
-    expect(decodeAwarenessUpdate(encodeAwarenessUpdate(entries))).toEqual(entries);
+    const utf8 = (text: string) => new TextEncoder().encode(text).length;
+    expect(decodeAwarenessUpdate(encodeAwarenessUpdate(entries))).toEqual(
+      entries.map((entry) => ({ ...entry, bytes: utf8(entry.state) })),
+    );
     expect(decodeAwarenessUpdate(encodeAwarenessUpdate([]))).toEqual([]);
+  });
+
+  it("a state over the size given is skipped unread, and the entries after it still decode", () => {
+    const big = JSON.stringify("x".repeat(300));
+    const frame = encodeAwarenessUpdate([
+      { clientID: 1, clock: 1, state: big },
+      { clientID: 2, clock: 1, state: '{"a":1}' },
+    ]);
+    expect(decodeAwarenessUpdate(frame, 100)).toEqual([{ clientID: 2, clock: 1, state: '{"a":1}', bytes: 7 }]);
+    expect(decodeAwarenessUpdate(frame)).toHaveLength(2);
+    // A skipped length that runs past the end is still a malformed frame.
+    expect(() => decodeAwarenessUpdate(frame.slice(0, 50), 100)).toThrow(YjsFrameError);
   });
 
   it("decoded payloads are copies: changing the frame afterwards does not change them", () => {
@@ -264,7 +279,7 @@ describe("interop: frames written by y-protocols decode with ours", () => {
     awareness.setLocalState(null);
     const clock = awareness.meta.get(doc.clientID)?.clock;
     expect(decodeAwarenessUpdate(awarenessProtocol.encodeAwarenessUpdate(awareness, [doc.clientID]))).toEqual([
-      { clientID: doc.clientID, clock, state: "null" },
+      { clientID: doc.clientID, clock, state: "null", bytes: 4 },
     ]);
   });
 
