@@ -10,7 +10,7 @@
  */
 import type { Principal } from "../auth/principal";
 import { exceedsBytes } from "../protocol/equihome/codec";
-import { CLOSE_CODES } from "../protocol/errors";
+import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
 import { MAX_FRAME_BYTES, MESSAGE_BURST, MESSAGES_PER_SECOND } from "../protocol/limits";
 import {
   decodeEnginePacket,
@@ -23,6 +23,7 @@ import {
   encodeOpen,
   encodePayload,
 } from "../protocol/socketio/engine";
+import { readBodyLimited } from "../routes/body";
 import { TokenBucket } from "./rate-limiter";
 import type { RecoveryLog } from "./recovery-log";
 import type { LocalSubscription, SubscriberSocket } from "./subscriptions";
@@ -374,13 +375,22 @@ export class EngineIo {
   }
 
   async #post(session: EngineSession, request: Request): Promise<Response> {
-    const body = await request.text();
-    if (exceedsBytes(body, MAX_PAYLOAD_BYTES)) {
-      this.close(session, CLOSE_CODES.message_too_big, "payload too large");
-      return new Response(JSON.stringify({ code: 3, message: "Payload too large" }), {
-        status: 413,
-        headers: { "Content-Type": "application/json" },
-      });
+    // Read with a bound (the declared length first, then while reading): a body past maxPayload
+    // is refused as soon as it passes it, never held whole in memory.
+    let body: string;
+    try {
+      body = await readBodyLimited(request, MAX_PAYLOAD_BYTES);
+    } catch (error) {
+      if (error instanceof ProtocolError && error.status === 413) {
+        this.close(session, CLOSE_CODES.message_too_big, "payload too large");
+        return new Response(JSON.stringify({ code: 3, message: "Payload too large" }), {
+          status: 413,
+          headers: { "Content-Type": "application/json" },
+        });
+      }
+      // Not UTF-8, or the client went away mid-body: a malformed payload.
+      this.close(session, CLOSE_CODES.unsupported_data, "malformed payload");
+      return engineError("bad_request");
     }
     let packets: EnginePacket[];
     try {

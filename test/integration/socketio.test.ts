@@ -740,6 +740,50 @@ describe("polling transport", () => {
     expect(exactly.status).toBe(200);
     expect(await exactly.text()).toBe("ok");
   });
+
+  // Regression: the whole body was read into memory before its size was checked, so a body that
+  // passes maxPayload and never ends held the request (and the hub's memory) open.
+  it("a POST body is read with a bound: refused with 413 once past maxPayload, without waiting for the rest", async () => {
+    const socket = track(await PollingSocket.open());
+    const chunk = new TextEncoder().encode("6".repeat(16 * 1024));
+    let sent = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        // Past maxPayload, then the stream stalls: it never ends.
+        if (sent <= socket.handshake.maxPayload) {
+          sent += chunk.byteLength;
+          controller.enqueue(chunk);
+        }
+      },
+    });
+    const response = await Promise.race([
+      exports.default.fetch(engineUrl("polling", socket.sid), {
+        method: "POST",
+        body: endless,
+        duplex: "half",
+      } as RequestInit),
+      sleep(3000).then(() => null),
+    ]);
+    expect(response?.status, "answered before the body ended").toBe(413);
+    expect(await response?.json()).toMatchObject({ code: 3 });
+    await expectGone(socket);
+    // A declared Content-Length over maxPayload is refused before any of the body is read.
+    const declared = track(await PollingSocket.open());
+    const { readable, writable } = new FixedLengthStream(10 * 1024 * 1024);
+    const writer = writable.getWriter();
+    void writer.write(chunk).catch(() => undefined);
+    const early = await Promise.race([
+      exports.default.fetch(engineUrl("polling", declared.sid), {
+        method: "POST",
+        body: readable,
+        duplex: "half",
+      } as RequestInit),
+      sleep(3000).then(() => null),
+    ]);
+    expect(early?.status, "answered from the declared length").toBe(413);
+    await early?.text();
+    void writer.abort().catch(() => undefined);
+  });
 });
 
 describe("upgrade to WebSocket", () => {
