@@ -11,7 +11,7 @@
 import type { Principal } from "../auth/principal";
 import { exceedsBytes } from "../protocol/equihome/codec";
 import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
-import { MAX_FRAME_BYTES, MESSAGE_BURST, MESSAGES_PER_SECOND } from "../protocol/limits";
+import { MAX_FRAME_BYTES } from "../protocol/limits";
 import {
   decodeEnginePacket,
   decodePayload,
@@ -24,7 +24,7 @@ import {
   encodePayload,
 } from "../protocol/socketio/engine";
 import { readBodyLimited } from "../routes/body";
-import { TokenBucket } from "./rate-limiter";
+import { MessageRateLimiter } from "./rate-limiter";
 import type { RecoveryLog } from "./recovery-log";
 import type { LocalSubscription, SubscriberSocket } from "./subscriptions";
 
@@ -68,8 +68,7 @@ export interface EngineSession extends SubscriberSocket {
   pid: string | null;
   /** Offsets of the room events sent, for recovery; null when recovery is off or lost (a wake). */
   recovery: RecoveryLog | null;
-  bucket: TokenBucket;
-  rateRefusals: number;
+  rate: MessageRateLimiter;
   inbox: Promise<void>;
 }
 
@@ -253,8 +252,7 @@ export class EngineIo {
       principal: null,
       pid: null,
       recovery: null,
-      bucket: new TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST, now),
-      rateRefusals: 0,
+      rate: new MessageRateLimiter(now),
       inbox: Promise.resolve(),
     };
     this.#sessions.set(sid, session);

@@ -27,19 +27,17 @@ import {
   type ResourceRef,
 } from "../protocol/equihome/editing";
 import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
-import { MAX_EDITING_SESSIONS_PER_SOCKET, MAX_RATE_REFUSALS, MAX_SUBSCRIPTIONS_PER_SOCKET } from "../protocol/limits";
+import { MAX_EDITING_SESSIONS_PER_SOCKET, MAX_SUBSCRIPTIONS_PER_SOCKET } from "../protocol/limits";
 import { parseTopicName, type TopicEvent, topicName } from "../protocol/topics";
 import type { HubSocket } from "./hub-socket";
-import type { TokenBucket } from "./rate-limiter";
+import type { MessageRateLimiter } from "./rate-limiter";
 import type { LocalSubscription, SubscriberSocket, SubscriptionIndex } from "./subscriptions";
 
 export interface JsonSocket extends SubscriberSocket {
   protocol: "json";
   ws: WebSocket;
   principal: Principal;
-  bucket: TokenBucket;
-  /** Messages refused for rate in a row. */
-  rateRefusals: number;
+  rate: MessageRateLimiter;
   /**
    * The socket's messages are handled one after another, so replies come in request order and
    * an `unsubscribe` never overtakes the `subscribe` before it.
@@ -73,11 +71,11 @@ export class EquihomeProtocol {
       this.expire(socket);
       return Promise.resolve();
     }
-    if (!socket.bucket.take(now)) {
-      socket.rateRefusals += 1;
-      if (socket.rateRefusals > MAX_RATE_REFUSALS) {
+    const verdict = socket.rate.check(now);
+    if (verdict !== "accept") {
+      if (verdict === "close") {
         this.hub.close(socket, CLOSE_CODES.policy_violation, "message rate limit exceeded");
-      } else {
+      } else if (verdict === "refuse") {
         const refusal = new ProtocolError("invalid_message", "Message rate limit exceeded; message dropped", {
           details: { issue: "rate_limited" },
         });
@@ -85,7 +83,6 @@ export class EquihomeProtocol {
       }
       return Promise.resolve();
     }
-    socket.rateRefusals = 0;
     socket.inbox = socket.inbox
       .then(() => this.#handle(socket, frame))
       .catch((error) => console.error("unhandled failure in a JSON-protocol message", error));

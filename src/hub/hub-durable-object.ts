@@ -18,7 +18,7 @@ import { authConfigFromEnv } from "../auth/verify-token";
 import type { Env } from "../env";
 import { HUB_NAME_HEADER, PRINCIPAL_HEADER } from "../internal-headers";
 import { CLOSE_CODES } from "../protocol/errors";
-import { HUB_RENEW_MS, MESSAGE_BURST, MESSAGES_PER_SECOND } from "../protocol/limits";
+import { HUB_RENEW_MS } from "../protocol/limits";
 import type { Delivery, DeliveryReply } from "../protocol/topics";
 import { safeJson } from "../storage/sql";
 import {
@@ -34,7 +34,7 @@ import { EngineIo, type EngineSession, PING_INTERVAL_MS } from "./engine-io";
 import { EquihomeProtocol, type JsonSocket } from "./equihome-protocol";
 import type { HubSocket } from "./hub-socket";
 import { HubStore } from "./hub-store";
-import { TokenBucket } from "./rate-limiter";
+import { MessageRateLimiter } from "./rate-limiter";
 import { isSocketIoHub, newSessionId, parseShardCount, sioHubOfSessionId } from "./shard";
 import { type RecoveryRecord, SocketIoProtocol } from "./socketio-protocol";
 import { SubscriptionIndex } from "./subscriptions";
@@ -169,8 +169,7 @@ export class HubDurableObject extends DurableObject<Env> {
         pid: attachment.pid,
         // What was sent before the hibernation is not known: this session cannot be resumed.
         recovery: null,
-        bucket: new TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST, now),
-        rateRefusals: 0,
+        rate: new MessageRateLimiter(now),
         inbox: Promise.resolve(),
       };
       this.#sockets.set(ws, session);
@@ -202,8 +201,7 @@ export class HubDurableObject extends DurableObject<Env> {
       ws,
       principal,
       subscriptions: new Map(),
-      bucket: new TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST, now),
-      rateRefusals: 0,
+      rate: new MessageRateLimiter(now),
       inbox: Promise.resolve(),
     };
     this.#sockets.set(ws, socket);

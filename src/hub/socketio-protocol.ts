@@ -6,8 +6,8 @@
 import * as v from "valibot";
 import { accessEndsAt, canAccess, type Principal } from "../auth/principal";
 import { type AuthConfig, verifyToken } from "../auth/verify-token";
-import { type ErrorCode, ProtocolError } from "../protocol/errors";
-import { MAX_RATE_REFUSALS, MAX_SUBSCRIPTIONS_PER_SOCKET } from "../protocol/limits";
+import { CLOSE_CODES, type ErrorCode, ProtocolError } from "../protocol/errors";
+import { MAX_SUBSCRIPTIONS_PER_SOCKET } from "../protocol/limits";
 import {
   AuthenticateSchema,
   CommodityListSchema,
@@ -80,16 +80,17 @@ export class SocketIoProtocol {
 
   /** One Engine.IO message: rate-checked as it arrives, then handled in order. */
   onMessage(session: EngineSession, data: string): void {
-    if (!session.bucket.take(Date.now())) {
-      session.rateRefusals += 1;
-      if (session.rateRefusals > MAX_RATE_REFUSALS) this.hub.engine.close(session, 1008, "message rate limit exceeded");
-      else
+    const verdict = session.rate.check(Date.now());
+    if (verdict !== "accept") {
+      if (verdict === "close") {
+        this.hub.engine.close(session, CLOSE_CODES.policy_violation, "message rate limit exceeded");
+      } else if (verdict === "refuse") {
         this.#error(session, "invalid_message", "Message rate limit exceeded; message dropped", {
           issue: "rate_limited",
         });
+      }
       return;
     }
-    session.rateRefusals = 0;
     session.inbox = session.inbox
       .then(() => this.#handle(session, data))
       .catch((error) => console.error("unhandled failure in a Socket.IO message", error));

@@ -10,8 +10,17 @@ export const MAX_SUBSCRIPTIONS_PER_SOCKET = 100;
 export const MESSAGES_PER_SECOND = 50;
 /** Burst a socket may send above the sustained rate (token bucket size). */
 export const MESSAGE_BURST = 100;
-/** Messages refused for rate in a row before the socket is closed with 1008. */
+/**
+ * Messages refused for rate within RATE_REFUSAL_WINDOW_MS before the socket is closed with 1008
+ * (Socket.IO: its session ends, 1008 on a WebSocket). Accepted messages in between do not reset
+ * the count, so a steady flood that some messages get through is closed too. (`/v1/yjs` still
+ * counts refusals in a row until the document adopts hub/rate-limiter's MessageRateLimiter.)
+ */
 export const MAX_RATE_REFUSALS = 200;
+/** The window of MAX_RATE_REFUSALS and MAX_RATE_LIMITED_REPLIES: opened by a refusal. */
+export const RATE_REFUSAL_WINDOW_MS = 10_000;
+/** `rate_limited` error replies per window; further refusals in it are dropped silently. */
+export const MAX_RATE_LIMITED_REPLIES = 10;
 /**
  * Furthest a token's `exp` may lie ahead of the moment it is verified, in seconds (one year). A
  * later `exp` (1e13, say, which no date can hold) is refused as `claims_invalid` on every door.

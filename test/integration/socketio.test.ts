@@ -9,7 +9,12 @@ import { env, exports } from "cloudflare:workers";
 import { decodeJwt } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MAX_PAYLOAD_BYTES, PING_INTERVAL_MS, PING_TIMEOUT_MS } from "../../src/hub/engine-io";
-import { MAX_SUBSCRIPTIONS_PER_SOCKET } from "../../src/protocol/limits";
+import {
+  MAX_RATE_LIMITED_REPLIES,
+  MAX_RATE_REFUSALS,
+  MAX_SUBSCRIPTIONS_PER_SOCKET,
+  MESSAGE_BURST,
+} from "../../src/protocol/limits";
 import { MAX_COMMODITIES_PER_REQUEST } from "../../src/protocol/quantenergx/events";
 import { complianceAlert, marketUpdate, orderUpdate, systemAlert, tradeUpdate } from "../fixtures/quantenergx-events";
 import { ingestOk, unique } from "../helpers/client";
@@ -961,14 +966,43 @@ describe("protocol errors", () => {
     const count = 130;
     await socket.send("40", ...Array.from({ length: count }, () => '42["ping"]'));
     socket.start();
+    // The burst is answered (the CONNECT took one token); of the 30 or so refused, only the first
+    // MAX_RATE_LIMITED_REPLIES are.
     await until(
-      () => socket.eventsReceived("pong").length + socket.eventsReceived("error").length >= count,
-      "an answer to every ping",
+      () =>
+        socket.eventsReceived("pong").length >= MESSAGE_BURST - 1 &&
+        socket.eventsReceived("error").length >= Math.min(MAX_RATE_LIMITED_REPLIES, count - MESSAGE_BURST - 5),
+      "the burst's pongs and the refusals' replies",
+    );
+    await socket.quiet(150);
+    const errors = socket.eventsReceived("error").map((args) => args[0]);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.length).toBeLessThanOrEqual(MAX_RATE_LIMITED_REPLIES);
+    expect(errors[0]).toMatchObject({ code: "invalid_message", details: { issue: "rate_limited" } });
+    expect(socket.eventsReceived("pong").length + errors.length).toBeLessThan(count);
+    expect(socket.closed).toBeNull();
+  });
+
+  // Regression: any accepted message reset the count of refusals, so a flood that let a few
+  // messages through was throttled forever, and every refused message cost an error event.
+  it(`a session refused more than ${MAX_RATE_REFUSALS} times in a window is closed (1008), messages accepted in between or not`, async () => {
+    const socket = await websocket();
+    await socket.connect();
+    for (let wave = 0; wave < 8 && !socket.closed; wave++) {
+      try {
+        await socket.send(...Array.from({ length: 100 }, () => '42["ping"]'));
+      } catch {
+        break; // closed under us
+      }
+      await sleep(100);
+    }
+    expect((await socket.waitClosed()).code).toBe(1008);
+    expect(socket.eventsReceived("pong").length, "messages were accepted between the refusals").toBeGreaterThan(
+      MESSAGE_BURST,
     );
     const errors = socket.eventsReceived("error").map((args) => args[0]);
     expect(errors.length).toBeGreaterThan(0);
-    expect(errors[0]).toMatchObject({ code: "invalid_message", details: { issue: "rate_limited" } });
-    expect(socket.closed).toBeNull();
+    expect(errors.length).toBeLessThanOrEqual(MAX_RATE_LIMITED_REPLIES);
   });
 
   it("a malformed Engine.IO packet (unknown type, empty) closes the session; others are unaffected", async () => {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { MAX_FRAME_BYTES, MAX_SUBSCRIPTIONS_PER_SOCKET, MESSAGE_BURST } from "../../src/protocol/limits";
-import { connect, unique } from "../helpers/client";
+import {
+  MAX_FRAME_BYTES,
+  MAX_RATE_LIMITED_REPLIES,
+  MAX_RATE_REFUSALS,
+  MAX_SUBSCRIPTIONS_PER_SOCKET,
+  MESSAGE_BURST,
+} from "../../src/protocol/limits";
+import { connect, type Frame, type TestSocket, unique } from "../helpers/client";
 import { signToken } from "../helpers/tokens";
 
 describe("JSON protocol: requests, replies and errors", () => {
@@ -120,4 +126,34 @@ describe("JSON protocol: requests, replies and errors", () => {
     expect((await socket.request("ping", {}, "later")).event).toBe("pong");
     socket.close();
   });
+  // Regression: any accepted frame reset the count of refusals, so a flood that let a few frames
+  // through was throttled forever, and every refused frame cost an error frame.
+  it(`closes with 1008 a socket refused more than ${MAX_RATE_REFUSALS} times in a window, frames accepted in between or not`, async () => {
+    const socket = await connect(await signToken());
+    for (let wave = 0; wave < 8 && !socket.closed; wave++) {
+      // A wave empties the bucket; the pause lets a few frames through in the next one.
+      floodPings(socket, 100, `w${wave}`);
+      await sleep(100);
+    }
+    expect((await socket.waitClosed()).code).toBe(1008);
+    const pongs = socket.frames.filter((frame) => frame.event === "pong");
+    expect(pongs.length, "frames were accepted between the refusals").toBeGreaterThan(MESSAGE_BURST);
+    const replies = socket.frames.filter(isRateLimited);
+    expect(replies.length).toBeGreaterThan(0);
+    expect(replies.length).toBeLessThanOrEqual(MAX_RATE_LIMITED_REPLIES);
+  });
 });
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const isRateLimited = (frame: Frame) =>
+  frame.event === "error" && (frame.data.details as { issue?: string } | undefined)?.issue === "rate_limited";
+
+/** Sends `count` pings at once; stops quietly when the socket has closed under it. */
+function floodPings(socket: TestSocket, count: number, prefix: string): void {
+  try {
+    for (let i = 0; i < count; i++) socket.send("ping", {}, `${prefix}_${i}`);
+  } catch {
+    // closed
+  }
+}
