@@ -27,7 +27,11 @@ import {
   type ResourceRef,
 } from "../protocol/equihome/editing";
 import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
-import { MAX_EDITING_SESSIONS_PER_SOCKET, MAX_SUBSCRIPTIONS_PER_SOCKET } from "../protocol/limits";
+import {
+  MAX_EDITING_SESSIONS_PER_SOCKET,
+  MAX_JSON_SOCKETS_PER_USER,
+  MAX_SUBSCRIPTIONS_PER_SOCKET,
+} from "../protocol/limits";
 import { parseTopicName, type TopicEvent, topicName } from "../protocol/topics";
 import type { HubSocket } from "./hub-socket";
 import type { MessageRateLimiter } from "./rate-limiter";
@@ -341,6 +345,18 @@ export class EquihomeProtocol {
       }
     }
   }
+}
+
+/**
+ * The one frame of a socket refused for MAX_JSON_SOCKETS_PER_USER, before its close with 1008:
+ * the upgrade is accepted so that a browser can read why.
+ */
+export function connectionLimitFrame(): string {
+  return encodeError(
+    new ProtocolError("authorization_error", `At most ${MAX_JSON_SOCKETS_PER_USER} open connections per user`, {
+      details: { issue: "connection_limit", limit: MAX_JSON_SOCKETS_PER_USER },
+    }),
+  );
 }
 
 const CLIENT_EVENTS = [

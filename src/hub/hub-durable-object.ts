@@ -18,8 +18,9 @@ import { authConfigFromEnv } from "../auth/verify-token";
 import type { Env } from "../env";
 import { HUB_NAME_HEADER, PRINCIPAL_HEADER } from "../internal-headers";
 import { CLOSE_CODES } from "../protocol/errors";
-import { HUB_RENEW_MS } from "../protocol/limits";
+import { HUB_RENEW_MS, MAX_JSON_SOCKETS_PER_USER } from "../protocol/limits";
 import type { Delivery, DeliveryReply } from "../protocol/topics";
+import { refusedSocket } from "../routes/upgrade";
 import { safeJson } from "../storage/sql";
 import {
   ATTACHMENT_VERSION,
@@ -31,7 +32,7 @@ import {
   writeAttachment,
 } from "./attachment";
 import { EngineIo, type EngineSession, PING_INTERVAL_MS } from "./engine-io";
-import { EquihomeProtocol, type JsonSocket } from "./equihome-protocol";
+import { connectionLimitFrame, EquihomeProtocol, type JsonSocket } from "./equihome-protocol";
 import type { HubSocket } from "./hub-socket";
 import { HubStore } from "./hub-store";
 import { MessageRateLimiter } from "./rate-limiter";
@@ -47,6 +48,8 @@ export class HubDurableObject extends DurableObject<Env> {
   #name: string | null;
   #sockets = new Map<WebSocket, HubSocket>();
   #jsonById = new Map<string, JsonSocket>();
+  /** Open JSON sockets per user (`sub`), for MAX_JSON_SOCKETS_PER_USER. */
+  #jsonPerUser = new Map<string, number>();
   readonly index: SubscriptionIndex<HubSocket>;
   #json: EquihomeProtocol;
   #engine: EngineIo;
@@ -206,6 +209,7 @@ export class HubDurableObject extends DurableObject<Env> {
     };
     this.#sockets.set(ws, socket);
     this.#jsonById.set(id, socket);
+    this.#jsonPerUser.set(principal.sub, (this.#jsonPerUser.get(principal.sub) ?? 0) + 1);
     return socket;
   }
 
@@ -251,6 +255,10 @@ export class HubDurableObject extends DurableObject<Env> {
     const principal = v.safeParse(PrincipalSchema, safeJson(request.headers.get(PRINCIPAL_HEADER)));
     if (!principal.success || request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
       return new Response("hubs accept only upgrades forwarded by the Worker", { status: 400 });
+    }
+    // A user's JSON sockets all land on this hub (per region): count them here.
+    if ((this.#jsonPerUser.get(principal.output.sub) ?? 0) >= MAX_JSON_SOCKETS_PER_USER) {
+      return refusedSocket(CLOSE_CODES.policy_violation, "too many connections", connectionLimitFrame());
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
@@ -361,6 +369,9 @@ export class HubDurableObject extends DurableObject<Env> {
     this.#sockets.delete(ws);
     if (socket.protocol === "json") {
       this.#jsonById.delete(socket.id);
+      const open = (this.#jsonPerUser.get(socket.principal.sub) ?? 1) - 1;
+      if (open > 0) this.#jsonPerUser.set(socket.principal.sub, open);
+      else this.#jsonPerUser.delete(socket.principal.sub);
       // Sessions that end without end_editing: the document must update the other editors.
       this.#json.endEditingSessions(socket);
       this.index.removeSocket(socket);

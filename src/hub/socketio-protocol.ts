@@ -7,7 +7,7 @@ import * as v from "valibot";
 import { accessEndsAt, canAccess, type Principal } from "../auth/principal";
 import { type AuthConfig, verifyToken } from "../auth/verify-token";
 import { CLOSE_CODES, type ErrorCode, ProtocolError } from "../protocol/errors";
-import { MAX_SUBSCRIPTIONS_PER_SOCKET } from "../protocol/limits";
+import { MAX_SIO_SESSIONS_PER_USER, MAX_SUBSCRIPTIONS_PER_SOCKET } from "../protocol/limits";
 import {
   AuthenticateSchema,
   CommodityListSchema,
@@ -183,17 +183,21 @@ export class SocketIoProtocol {
       return;
     }
     let principal: Principal | null = null;
+    const refuse = (error: unknown) => {
+      const refusal =
+        error instanceof ProtocolError ? error : new ProtocolError("server_error", "Internal server error");
+      this.#send(session, {
+        type: SIO.CONNECT_ERROR,
+        nsp: "/",
+        data: { message: refusal.message, data: { code: refusal.code, ...(refusal.details ?? {}) } },
+      });
+    };
     if (auth && typeof auth.token === "string") {
       try {
         principal = await this.#verify({ token: auth.token, userId: auth.userId });
+        this.#checkSessionLimit(session, principal.sub);
       } catch (error) {
-        const refusal =
-          error instanceof ProtocolError ? error : new ProtocolError("server_error", "Internal server error");
-        this.#send(session, {
-          type: SIO.CONNECT_ERROR,
-          nsp: "/",
-          data: { message: refusal.message, data: { code: refusal.code, ...(refusal.details ?? {}) } },
-        });
+        refuse(error);
         return;
       }
     }
@@ -202,10 +206,22 @@ export class SocketIoProtocol {
     const pid = recovery && typeof auth?.pid === "string" ? auth.pid : null;
     const offset = typeof auth?.offset === "string" && /^\d{1,15}$/.test(auth.offset) ? Number(auth.offset) : null;
     const record = pid === null ? null : await this.hub.takeRecovery(pid).catch(() => null);
-    const resume =
+    let resume =
       record && accessEndsAt(record.principal) > Date.now() && (!principal || principal.sub === record.principal.sub)
         ? resumePoints(record.log, record.rooms, offset)
         : null;
+    // Checked again with nothing awaited before the principal is adopted: another session of the
+    // user may have authenticated meanwhile. A recovered principal over the limit is not resumed.
+    try {
+      if (principal) this.#checkSessionLimit(session, principal.sub);
+      else if (resume && record) this.#checkSessionLimit(session, record.principal.sub);
+    } catch (error) {
+      if (principal) {
+        refuse(error);
+        return;
+      }
+      resume = null;
+    }
     session.sioId = crypto.randomUUID();
     session.pid = !recovery ? null : resume && pid !== null ? pid : this.hub.newPid();
     session.recovery = !recovery ? null : resume && record ? emptyRecoveryLog(record.log.next) : emptyRecoveryLog();
@@ -283,10 +299,15 @@ export class SocketIoProtocol {
     let principal: Principal;
     try {
       principal = await this.#verify(payload);
+      this.#checkSessionLimit(session, principal.sub);
     } catch (error) {
       const refusal =
         error instanceof ProtocolError ? error : new ProtocolError("server_error", "Internal server error");
-      const reply = { message: refusal.message, code: refusal.code };
+      const reply = {
+        message: refusal.message,
+        code: refusal.code,
+        ...(refusal.details ? { details: refusal.details } : {}),
+      };
       this.#emit(session, "auth-error", reply);
       return reply;
     }
@@ -343,6 +364,20 @@ export class SocketIoProtocol {
       });
     }
     return principal;
+  }
+
+  /**
+   * A user's authenticated sessions on this hub are bounded (MAX_SIO_SESSIONS_PER_USER); the
+   * session itself does not count, so authenticating it again as the same user is always fine.
+   */
+  #checkSessionLimit(session: EngineSession, sub: string): void {
+    let open = 0;
+    for (const other of this.hub.engine.sessions) if (other !== session && other.principal?.sub === sub) open += 1;
+    if (open >= MAX_SIO_SESSIONS_PER_USER) {
+      throw new ProtocolError("authorization_error", `At most ${MAX_SIO_SESSIONS_PER_USER} sessions per user`, {
+        details: { issue: "connection_limit", limit: MAX_SIO_SESSIONS_PER_USER },
+      });
+    }
   }
 
   /** Every authenticated client receives system alerts. */

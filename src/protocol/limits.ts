@@ -21,6 +21,10 @@ export const MAX_RATE_REFUSALS = 200;
 export const RATE_REFUSAL_WINDOW_MS = 10_000;
 /** `rate_limited` error replies per window; further refusals in it are dropped silently. */
 export const MAX_RATE_LIMITED_REPLIES = 10;
+/** Open `/v1/ws` sockets of one user on one hub (a user's JSON sockets share a hub per region). */
+export const MAX_JSON_SOCKETS_PER_USER = 20;
+/** Authenticated Socket.IO sessions of one user on one Socket.IO hub. */
+export const MAX_SIO_SESSIONS_PER_USER = 20;
 /**
  * Furthest a token's `exp` may lie ahead of the moment it is verified, in seconds (one year). A
  * later `exp` (1e13, say, which no date can hold) is refused as `claims_invalid` on every door.

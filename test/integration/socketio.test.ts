@@ -12,6 +12,7 @@ import { MAX_PAYLOAD_BYTES, PING_INTERVAL_MS, PING_TIMEOUT_MS } from "../../src/
 import {
   MAX_RATE_LIMITED_REPLIES,
   MAX_RATE_REFUSALS,
+  MAX_SIO_SESSIONS_PER_USER,
   MAX_SUBSCRIPTIONS_PER_SOCKET,
   MESSAGE_BURST,
 } from "../../src/protocol/limits";
@@ -1003,6 +1004,48 @@ describe("protocol errors", () => {
     const errors = socket.eventsReceived("error").map((args) => args[0]);
     expect(errors.length).toBeGreaterThan(0);
     expect(errors.length).toBeLessThanOrEqual(MAX_RATE_LIMITED_REPLIES);
+  });
+
+  // Regression: a user could authenticate any number of sessions.
+  it(`a user's authenticated sessions on one hub are bounded (${MAX_SIO_SESSIONS_PER_USER}): auth-error / CONNECT_ERROR authorization_error {issue: connection_limit}`, async () => {
+    const user = unique("user");
+    const token = await signToken({ sub: user });
+    // Every handshake picks the same shard, so these sessions share a hub.
+    const random = vi.spyOn(Math, "random").mockReturnValue(0.99);
+    const sessions: WebSocketSocket[] = [];
+    try {
+      for (let i = 0; i < MAX_SIO_SESSIONS_PER_USER + 2; i++) sessions.push(await websocket());
+    } finally {
+      random.mockRestore();
+    }
+    expect(new Set(sessions.map((session) => hubName(session.sid))).size).toBe(1);
+    const [extra, viaConnect] = sessions.slice(MAX_SIO_SESSIONS_PER_USER) as [WebSocketSocket, WebSocketSocket];
+    for (const session of sessions.slice(0, MAX_SIO_SESSIONS_PER_USER)) await session.login(user, token);
+    expect((await extra.connect()).type).toBe(0);
+    await extra.emit("authenticate", { userId: user, token });
+    const limit = { issue: "connection_limit", limit: MAX_SIO_SESSIONS_PER_USER };
+    expect(await extra.nextEventData("auth-error")).toEqual({
+      message: expect.any(String),
+      code: "authorization_error",
+      details: limit,
+    });
+    await extra.emit("join-trading", user);
+    expect(await errorOf(extra)).toMatchObject({ code: "authentication_error", message: "Authenticate first" });
+    const refused = await viaConnect.connect({ token, userId: user });
+    expect(refused.type).toBe(4);
+    expect(refused.data).toEqual({ message: expect.any(String), data: { code: "authorization_error", ...limit } });
+    // Authenticating a counted session again is fine; another user is not affected.
+    await (sessions[0] as WebSocketSocket).emit("authenticate", { userId: user, token });
+    expect(await (sessions[0] as WebSocketSocket).nextEventData("auth-success")).toMatchObject({ userId: user });
+    const other = unique("user");
+    await extra.emit("authenticate", { userId: other, token: await signToken({ sub: other }) });
+    expect(await extra.nextEventData("auth-success")).toMatchObject({ userId: other });
+    // A session that ends frees its place.
+    await (sessions[1] as WebSocketSocket).close();
+    await sleep(50);
+    expect((await viaConnect.connect({ token, userId: user })).type).toBe(0);
+    await viaConnect.emit("join-trading", user);
+    expect(await viaConnect.nextEventData("trading-joined")).toMatchObject({ room: `trading-${user}` });
   });
 
   it("a malformed Engine.IO packet (unknown type, empty) closes the session; others are unaffected", async () => {

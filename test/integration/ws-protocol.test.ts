@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   MAX_FRAME_BYTES,
+  MAX_JSON_SOCKETS_PER_USER,
   MAX_RATE_LIMITED_REPLIES,
   MAX_RATE_REFUSALS,
   MAX_SUBSCRIPTIONS_PER_SOCKET,
@@ -126,6 +127,7 @@ describe("JSON protocol: requests, replies and errors", () => {
     expect((await socket.request("ping", {}, "later")).event).toBe("pong");
     socket.close();
   });
+
   // Regression: any accepted frame reset the count of refusals, so a flood that let a few frames
   // through was throttled forever, and every refused frame cost an error frame.
   it(`closes with 1008 a socket refused more than ${MAX_RATE_REFUSALS} times in a window, frames accepted in between or not`, async () => {
@@ -141,6 +143,35 @@ describe("JSON protocol: requests, replies and errors", () => {
     const replies = socket.frames.filter(isRateLimited);
     expect(replies.length).toBeGreaterThan(0);
     expect(replies.length).toBeLessThanOrEqual(MAX_RATE_LIMITED_REPLIES);
+  });
+
+  // Regression: a user could open any number of sockets.
+  it(`refuses a user's socket beyond ${MAX_JSON_SOCKETS_PER_USER} on the hub: one authorization_error {issue: connection_limit}, then 1008`, async () => {
+    const sub = unique("many");
+    const token = await signToken({ sub });
+    const sockets: TestSocket[] = [];
+    for (let i = 0; i < MAX_JSON_SOCKETS_PER_USER; i++) sockets.push(await connect(token));
+    await Promise.all(sockets.map(async (socket) => expect((await socket.request("ping", {})).event).toBe("pong")));
+    const extra = await connect(token);
+    expect(await extra.next()).toEqual({
+      event: "error",
+      data: {
+        code: "authorization_error",
+        message: expect.any(String),
+        details: { issue: "connection_limit", limit: MAX_JSON_SOCKETS_PER_USER },
+      },
+    });
+    expect((await extra.waitClosed()).code).toBe(1008);
+    // Another user is not affected.
+    const other = await connect(await signToken({ sub: unique("other") }));
+    expect((await other.request("ping", {})).event).toBe("pong");
+    other.close();
+    // A socket that closes frees its place.
+    sockets.pop()?.close();
+    await sleep(100);
+    const again = await connect(token);
+    expect((await again.request("ping", {})).event).toBe("pong");
+    for (const socket of [...sockets, again]) socket.close();
   });
 });
 
