@@ -14,7 +14,7 @@ import * as Y from "yjs";
 import { accessEndsAt, hasScope, type Principal } from "../auth/principal";
 import type { Env } from "../env";
 import { PrincipalSchema } from "../hub/attachment";
-import { TokenBucket } from "../hub/rate-limiter";
+import { MessageRateLimiter } from "../hub/rate-limiter";
 import { DOCUMENT_NAME_HEADER, PRINCIPAL_HEADER } from "../internal-headers";
 import { encodeServerEvent } from "../protocol/equihome/codec";
 import {
@@ -35,11 +35,8 @@ import {
   MAX_AWARENESS_STATE_BYTES,
   MAX_KEY_LENGTH,
   MAX_PRESENCE_BYTES,
-  MAX_RATE_REFUSALS,
   MAX_YJS_CONNECTIONS_PER_USER,
   MAX_YJS_FRAME_BYTES,
-  MESSAGE_BURST,
-  MESSAGES_PER_SECOND,
 } from "../protocol/limits";
 import { type EventAck, topicName } from "../protocol/topics";
 import {
@@ -100,8 +97,7 @@ interface YjsConnection {
   canEdit: boolean;
   /** Owned awareness clients as last written to the attachment. */
   awareness: Map<number, number>;
-  bucket: TokenBucket;
-  rateRefusals: number;
+  rate: MessageRateLimiter;
   /** When this connection's last query-awareness was answered. */
   queriedAt: number;
 }
@@ -319,14 +315,13 @@ export class DocumentDurableObject extends DurableObject<Env> {
       this.#closeConnection(connection, CLOSE_CODES.message_too_big, "frame too large");
       return;
     }
-    if (!connection.bucket.take(Date.now())) {
-      connection.rateRefusals += 1;
-      if (connection.rateRefusals > MAX_RATE_REFUSALS) {
-        this.#closeConnection(connection, CLOSE_CODES.policy_violation, "message rate limit exceeded");
-      }
-      return; // y-websocket has no error message: a dropped frame is resent by the next sync
+    const verdict = connection.rate.check(Date.now());
+    if (verdict === "close") {
+      this.#closeConnection(connection, CLOSE_CODES.policy_violation, "message rate limit exceeded");
+      return;
     }
-    connection.rateRefusals = 0;
+    // y-websocket has no error message: a dropped frame is resent by the next sync.
+    if (verdict !== "accept") return;
     try {
       this.#handleYjs(connection, new Uint8Array(message));
     } catch (error) {
@@ -366,8 +361,7 @@ export class DocumentDurableObject extends DurableObject<Env> {
 
   #newConnection(id: string, ws: WebSocket, principal: Principal, awareness: Map<number, number>): YjsConnection {
     const canEdit = hasScope(principal, "edit");
-    const bucket = new TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST, Date.now());
-    return { id, ws, principal, canEdit, awareness, bucket, rateRefusals: 0, queriedAt: 0 };
+    return { id, ws, principal, canEdit, awareness, rate: new MessageRateLimiter(Date.now()), queriedAt: 0 };
   }
 
   #handleYjs(connection: YjsConnection, frame: Uint8Array): void {

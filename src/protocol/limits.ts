@@ -13,8 +13,8 @@ export const MESSAGE_BURST = 100;
 /**
  * Messages refused for rate within RATE_REFUSAL_WINDOW_MS before the socket is closed with 1008
  * (Socket.IO: its session ends, 1008 on a WebSocket). Accepted messages in between do not reset
- * the count, so a steady flood that some messages get through is closed too. (`/v1/yjs` still
- * counts refusals in a row until the document adopts hub/rate-limiter's MessageRateLimiter.)
+ * the count, so a steady flood that some messages get through is closed too. The same on
+ * `/v1/yjs` (hub/rate-limiter.ts's MessageRateLimiter serves every door).
  */
 export const MAX_RATE_REFUSALS = 200;
 /** The window of MAX_RATE_REFUSALS and MAX_RATE_LIMITED_REPLIES: opened by a refusal. */

@@ -339,3 +339,18 @@ describe("connections per user", () => {
     for (const client of [...open, other, again]) client.close();
   });
 });
+
+describe("a flood", () => {
+  it("a y-websocket connection that keeps flooding is closed, though some frames get through", async () => {
+    const fund = unique("fund");
+    const client = await connectYjs(`fund/${fund}`, await reader("flood"));
+    await client.until(() => client.synced, "sync");
+    // Bursts of 150 frames, 200 ms apart: each burst starts with frames the bucket refilled for,
+    // so refusals never run 200 in a row, but they pass 200 within the window by the third.
+    for (let burst = 0; burst < 6 && client.closed === null; burst++) {
+      for (let i = 0; i < 150; i++) client.ws.send(encodeQueryAwareness());
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await closedWith(client, CLOSE_CODES.policy_violation);
+  });
+});
