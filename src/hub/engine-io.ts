@@ -59,6 +59,8 @@ export interface EngineSession extends SubscriberSocket {
   openedAt: number;
   /** Last pong over polling (WebSocket pongs are answered by the runtime and timestamped there). */
   lastPongAt: number;
+  /** When this session was last sent a ping; null before its first. Only that ping can time out. */
+  pingedAt: number | null;
   closed: boolean;
   // Socket.IO state
   /** The Socket.IO socket id once CONNECT to "/" succeeded, else null. */
@@ -217,18 +219,22 @@ export class EngineIo {
   }
 
   /**
-   * The heartbeat, from the hub's alarm: closes sessions that did not answer the previous ping,
-   * then pings everyone. `pongAt` reads a WebSocket's last pong timestamp from the runtime.
+   * The heartbeat, from the hub's alarm: closes sessions that did not answer the ping they were
+   * sent, then pings everyone. A pong counts on whichever transport it came: a session pinged
+   * while polling that answered there, then upgraded, is not late. `pongAt` reads a WebSocket's
+   * last pong timestamp from the runtime (which answers pongs without waking the hub).
    */
-  heartbeat(now: number, previousPingAt: number | null, pongAt: (ws: WebSocket) => number | null): void {
+  heartbeat(now: number, pongAt: (ws: WebSocket) => number | null): void {
     for (const session of [...this.#sessions.values()]) {
-      const pinged = previousPingAt !== null && session.openedAt <= previousPingAt;
-      const lastPong = session.transport === "websocket" && session.ws ? (pongAt(session.ws) ?? 0) : session.lastPongAt;
-      if (pinged && previousPingAt !== null && lastPong < previousPingAt && now - previousPingAt >= PING_TIMEOUT_MS) {
+      const wsPong = session.transport === "websocket" && session.ws ? (pongAt(session.ws) ?? 0) : 0;
+      const lastPong = Math.max(session.lastPongAt, wsPong);
+      const pingedAt = session.pingedAt;
+      if (pingedAt !== null && lastPong < pingedAt && now - pingedAt >= PING_TIMEOUT_MS) {
         this.close(session, CLOSE_CODES.normal, "ping timeout");
         continue;
       }
       this.send(session, encodeEnginePacket("ping"));
+      session.pingedAt = now;
     }
   }
 
@@ -247,6 +253,7 @@ export class EngineIo {
       poll: null,
       openedAt: now,
       lastPongAt: now,
+      pingedAt: null,
       closed: false,
       sioId: null,
       principal: null,

@@ -139,6 +139,7 @@ export class HubDurableObject extends DurableObject<Env> {
   /** Rebuilds sockets and subscriptions after a wake from hibernation or an eviction. */
   #restore(): void {
     const now = Date.now();
+    const lastPingAt = this.#store.lastPingAt();
     const byId = new Map<string, HubSocket>();
     const subs = new Map<HubSocket, SocketAttachment["subs"]>();
     for (const ws of this.ctx.getWebSockets()) {
@@ -166,6 +167,8 @@ export class HubDurableObject extends DurableObject<Env> {
         poll: null,
         openedAt: attachment.openedAt,
         lastPongAt: now,
+        // Pinged at the hub's last ping if it was open then; its pong time is the runtime's.
+        pingedAt: lastPingAt !== null && attachment.openedAt <= lastPingAt ? lastPingAt : null,
         closed: false,
         sioId: attachment.sioId,
         principal: attachment.principal,
@@ -351,11 +354,7 @@ export class HubDurableObject extends DurableObject<Env> {
     if (this.#name !== null && isSocketIoHub(this.#name) && [...this.#engine.sessions].length > 0) {
       const lastPingAt = this.#store.lastPingAt();
       if (lastPingAt === null || now - lastPingAt >= PING_INTERVAL_MS - 1000) {
-        this.#engine.heartbeat(
-          now,
-          lastPingAt,
-          (ws) => this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? null,
-        );
+        this.#engine.heartbeat(now, (ws) => this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? null);
         this.#store.setLastPingAt(now);
       }
     }

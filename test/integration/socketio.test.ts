@@ -961,6 +961,33 @@ describe("heartbeat", () => {
   });
 });
 
+describe("heartbeat across the upgrade", () => {
+  // Regression: on a quiet hub the next ping is already due, so a new session is pinged at once,
+  // while still polling. It answered over polling, upgraded, and a ping interval later was closed
+  // with "ping timeout": the heartbeat looked only at the WebSocket's (absent) pong, for a ping
+  // that was never sent on it.
+  it("ping over polling, pong over polling, upgrade, then a full ping interval and more: still open", async () => {
+    const socket = await polling({ autoPong: false });
+    await socket.connect();
+    const sids = [socket.sid];
+    await alarmOn(sids, Date.now() - 60_000);
+    expect(await socket.nextPacket((p) => p === "2")).toBe("2");
+    await socket.send("3");
+    const ws = track(await WebSocketSocket.probe(socket.sid));
+    await ws.send("2probe");
+    expect(await ws.nextPacket()).toBe("3probe");
+    await socket.pause();
+    await ws.send("5");
+    await alarmLater(sids, PING_INTERVAL_MS + 1000);
+    // Pinged again, now on the WebSocket, and not closed.
+    expect(await ws.nextPacket((p) => p === "2")).toBe("2");
+    await ws.emit("ping");
+    await ws.nextEvent("pong");
+    expect(ws.closed).toBeNull();
+    for (const sid of sids) await setLastPingAt(sid, Date.now());
+  });
+});
+
 describe("protocol errors", () => {
   it("messages over the rate limit are refused with error invalid_message {issue: rate_limited}", async () => {
     const socket = track(await PollingSocket.open());
