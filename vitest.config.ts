@@ -13,7 +13,15 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: "./wrangler.jsonc" },
             miniflare: {
-              bindings: { JWT_SECRET: TEST_JWT_SECRET, HUB_SHARDS: "4", ALLOWED_ORIGINS: "https://app.example.com" },
+              bindings: {
+                JWT_SECRET: TEST_JWT_SECRET,
+                HUB_SHARDS: "4",
+                ALLOWED_ORIGINS: "https://app.example.com",
+                // The Socket.IO integration tests exercise recovery on every session; the
+                // default (off) and the per-connection choice are tested end to end and in
+                // test/unit/hub/recovery-log.test.ts.
+                SOCKETIO_RECOVERY: "on",
+              },
             },
           }),
         ],

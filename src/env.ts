@@ -17,4 +17,6 @@ export interface Env {
   ALLOWED_ORIGINS?: string;
   /** Hub shards per region (a positive integer as a string). */
   HUB_SHARDS?: string;
+  /** "on": Socket.IO connection state recovery for every client (default "off", as Socket.IO's). */
+  SOCKETIO_RECOVERY?: string;
 }

@@ -36,6 +36,7 @@ import { connectionLimitFrame, EquihomeProtocol, type JsonSocket } from "./equih
 import type { HubSocket } from "./hub-socket";
 import { HubStore } from "./hub-store";
 import { MessageRateLimiter } from "./rate-limiter";
+import { recoverySetting } from "./recovery-log";
 import { isSocketIoHub, newSessionId, parseShardCount, sioHubOfSessionId } from "./shard";
 import { type RecoveryRecord, SocketIoProtocol } from "./socketio-protocol";
 import { SubscriptionIndex } from "./subscriptions";
@@ -123,6 +124,7 @@ export class HubDurableObject extends DurableObject<Env> {
       principalChanged: (session) => {
         if (session.principal) this.#alarmBy(accessEndsAt(session.principal));
       },
+      recoveryByDefault: () => recoverySetting(this.env.SOCKETIO_RECOVERY),
       newPid: () => newSessionId(this.#hubName()),
       takeRecovery: (pid) => this.#takeRecoveryFrom(pid),
     });

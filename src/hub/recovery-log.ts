@@ -64,3 +64,18 @@ export function resumePoints(
   }
   return points;
 }
+
+/**
+ * Whether a connecting client gets connection state recovery (a `pid`, and an offset appended to
+ * every room event): its CONNECT auth's `recovery: true|false` when it says, else the server's
+ * setting. Socket.IO's own default is off, because clients that call handlers with every
+ * argument (python-socketio) break on the extra offset argument.
+ */
+export function recoveryWanted(auth: Record<string, unknown> | undefined, byDefault: boolean): boolean {
+  return typeof auth?.recovery === "boolean" ? auth.recovery : byDefault;
+}
+
+/** The `SOCKETIO_RECOVERY` setting: "on" (or "true") turns recovery on for every client. */
+export function recoverySetting(value: string | undefined): boolean {
+  return value !== undefined && ["on", "true", "1"].includes(value.trim().toLowerCase());
+}

@@ -30,7 +30,7 @@ import { parseTopicName, type TopicEvent, topicName } from "../protocol/topics";
 import type { AttachResult } from "../topic/topic-durable-object";
 import type { EngineIo, EngineSession } from "./engine-io";
 import type { HubSocket } from "./hub-socket";
-import { emptyRecoveryLog, noteJoin, noteSent, type RecoveryLog, resumePoints } from "./recovery-log";
+import { emptyRecoveryLog, noteJoin, noteSent, type RecoveryLog, recoveryWanted, resumePoints } from "./recovery-log";
 import type { LocalSubscription, Subscribed, SubscriptionIndex } from "./subscriptions";
 
 /** What recovery needs to resume a session elsewhere: who, its rooms, and what it was sent. */
@@ -49,6 +49,8 @@ export interface SioHub {
   saveSession(session: EngineSession): void;
   /** The session's token changed: its expiry may be the hub's next alarm. */
   principalChanged(session: EngineSession): void;
+  /** Whether clients get connection state recovery unless their CONNECT auth says otherwise. */
+  recoveryByDefault(): boolean;
   /** A new private recovery id for this hub. */
   newPid(): string;
   /** Takes (and removes) what a previous session left for recovery, from whichever hub has it. */
@@ -201,8 +203,7 @@ export class SocketIoProtocol {
         return;
       }
     }
-    // `{recovery: false}` turns offsets off for clients whose handlers take exactly one argument.
-    const recovery = auth?.recovery !== false;
+    const recovery = recoveryWanted(auth, this.hub.recoveryByDefault());
     const pid = recovery && typeof auth?.pid === "string" ? auth.pid : null;
     const offset = typeof auth?.offset === "string" && /^\d{1,15}$/.test(auth.offset) ? Number(auth.offset) : null;
     const record = pid === null ? null : await this.hub.takeRecovery(pid).catch(() => null);

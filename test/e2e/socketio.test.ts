@@ -234,9 +234,9 @@ describe("the real socket.io-client 4.x", () => {
     await c.waitEvent("market-update", (data) => priceOf(data) === 3);
     await sleep(300);
     expect(prices()).toEqual([1, 2, 3]);
-    // Room events carry the recovery offset as an extra last argument.
+    // Recovery is off by default (as Socket.IO's server): room events carry no offset argument.
     const offsets = c.received.filter((entry) => entry.event === "market-update").map((entry) => entry.args[1]);
-    for (const offset of offsets) expect(offset).toMatch(/^\d+$/);
+    for (const offset of offsets) expect(offset).toBeUndefined();
   });
 
   it('transports: ["websocket"]: authenticate, ping, subscribe-market, auth-error', async () => {
@@ -266,7 +266,7 @@ describe("the real socket.io-client 4.x", () => {
       (payload) => priceOf(payload) === tick.data.payload.price,
     );
     expect(data).toEqual(tick.data);
-    expect(offset).toMatch(/^\d+$/);
+    expect(offset, "no recovery offset by default").toBeUndefined();
 
     // A wrong token on the same connection: auth-error, as the seed documents.
     c.socket.emit("authenticate", { userId, token: "not-a-jwt" });
@@ -314,7 +314,8 @@ describe("the real socket.io-client 4.x", () => {
   it("reconnects by itself after its transport closes, recovers its rooms and gets what it missed", async () => {
     const userId = uid("qe-recover");
     const commodity = uid("recover_tick");
-    const c = client("recovering");
+    // Recovery is off by default; this client turns it on for itself in its CONNECT auth.
+    const c = client("recovering", { auth: { recovery: true } });
     await c.waitConnected();
     await c.ack("authenticate", { userId, token: await server.sign({ sub: userId }) });
     await c.ack("join-trading", userId);
@@ -358,7 +359,7 @@ describe("the real socket.io-client 4.x", () => {
   it("after an abrupt drop, recovery replays what the client never received (its offset), not only what came later", async () => {
     const userId = uid("qe-drop");
     const commodity = uid("drop_tick");
-    const c = client("dropped", { transports: ["websocket"] });
+    const c = client("dropped", { transports: ["websocket"], auth: { recovery: true } });
     await c.waitConnected();
     await c.ack("authenticate", { userId, token: await server.sign({ sub: userId }) });
     await c.ack("join-trading", userId);
@@ -444,10 +445,12 @@ function runDriver(
   token: string,
   timeoutS: number,
   until = "",
+  transports?: "polling" | "websocket",
 ) {
   const [price = "", handlers = ""] = until.split(" ");
   const child = spawn(PYTHON, ["-u", DRIVER, server.url, userId, token, mode, String(timeoutS), price, handlers], {
     stdio: ["ignore", "pipe", "pipe", "pipe"],
+    env: transports ? { ...process.env, E2E_TRANSPORTS: transports } : process.env,
   });
   opened.processes.push(child);
   const run = { stdout: "", stderr: "", reports: "", lines: [] as DriverLine[], unparsed: [] as string[] };
@@ -513,7 +516,7 @@ describe("the QuantEnergx seed's Python client (python3-socketio)", () => {
         )
       ).args ?? [];
     expect(alertData).toEqual(alert.data);
-    expect(offset).toMatch(/^\d+$/);
+    expect(offset, "no recovery offset by default").toBeUndefined();
 
     expect(await driver.exited(), driver.output()).toBe(3); // the driver's timeout: no market-update ever came
     expect(driver.run.unparsed).toEqual([]);
@@ -556,28 +559,43 @@ describe("the QuantEnergx seed's Python client (python3-socketio)", () => {
     );
     expect(driver.run.stdout).toContain("Authentication successful:");
     expect(driver.run.stdout).toContain("Market update: {");
-    // Every room event had one extra argument: the recovery offset.
+    // Recovery is off by default (as Socket.IO's server): no room event has an extra argument.
     const extras = driver.run.lines.filter((line) => line.kind === "extra");
     expect(extras.length).toBeGreaterThanOrEqual(4);
-    for (const line of extras) {
-      expect(line.extra).toHaveLength(1);
-      expect(line.extra?.[0]).toMatch(/^\d+$/);
-    }
+    for (const line of extras) expect(line.extra).toEqual([]);
     const done = driver.run.lines.find((line) => line.kind === "done");
     expect(done?.transport).toBe("websocket");
   });
 
-  it("with the hyphenated names and the seed's one-parameter handlers: the extra offset argument is a TypeError", async (ctx) => {
-    if (pythonMissing) ctx.skip(pythonMissing);
-    const userId = uid("qe-py-strict");
-    const driver = runDriver("hyphen-strict", userId, await server.sign({ sub: userId }), 2.5);
-    await driver.waitLine("market-subscribed", (line) => line.event === "market-subscribed");
-    await publish(server, [marketUpdate("crude_oil", uniquePrice()), tradeUpdate(userId, uid("py-trade"))]);
-    await driver.waitStderr("TypeError");
-    expect(await driver.exited(), driver.output()).toBe(3);
-    expect(driver.run.unparsed).toEqual([]);
-    expect(driver.run.stderr).toMatch(/takes 1 positional argument but 2 were given/);
-    expect(driver.handled()).toEqual([]);
-    expect(driver.run.stdout).toContain("Authentication successful:"); // auth-success has no offset: it works
-  });
+  // Regression: recovery was on for every session, and its offset, appended to every room event,
+  // made python-socketio call these one-parameter handlers with two arguments (a TypeError).
+  for (const transports of ["polling", "websocket"] as const) {
+    it(`the documented way, hyphenated names and the seed's one-parameter handlers, over ${transports}: market, trade, order and system-alert all arrive`, async (ctx) => {
+      if (pythonMissing) ctx.skip(pythonMissing);
+      const userId = uid(`qe-py-${transports}`);
+      const crude = marketUpdate("crude_oil", uniquePrice());
+      const driver = runDriver(
+        "hyphen-strict",
+        userId,
+        await server.sign({ sub: userId }),
+        15,
+        `${crude.data.payload.price} trade,order,system`,
+        transports,
+      );
+      await driver.waitLine("market-subscribed", (line) => line.event === "market-subscribed");
+      await driver.waitLine("orders-subscribed", (line) => line.event === "orders-subscribed");
+      const trade = tradeUpdate(userId, uid("py-trade"));
+      const order = orderUpdate(userId, uid("py-order"));
+      const alert = systemAlert(`Python one-parameter handlers (${userId})`);
+      await publish(server, [trade, order, alert, crude]);
+      expect(await driver.exited(), driver.output()).toBe(0);
+      expect(driver.run.stderr).not.toMatch(/TypeError/);
+      const handled = driver.handled();
+      expect(handled).toContainEqual({ kind: "handler", handler: "market", data: crude.data });
+      expect(handled).toContainEqual({ kind: "handler", handler: "trade", data: trade.data });
+      expect(handled).toContainEqual({ kind: "handler", handler: "order", data: order.data });
+      expect(handled).toContainEqual({ kind: "handler", handler: "system", data: alert.data });
+      expect(driver.run.lines.find((line) => line.kind === "done")?.transport).toBe(transports);
+    });
+  }
 });

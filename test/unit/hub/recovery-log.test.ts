@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { emptyRecoveryLog, noteJoin, noteSent, RECOVERY_LOG_LIMIT, resumePoints } from "../../../src/hub/recovery-log";
+import {
+  emptyRecoveryLog,
+  noteJoin,
+  noteSent,
+  RECOVERY_LOG_LIMIT,
+  recoverySetting,
+  recoveryWanted,
+  resumePoints,
+} from "../../../src/hub/recovery-log";
 
 describe("recovery log", () => {
   it("numbers sent events 1, 2, 3 across rooms", () => {
@@ -39,5 +47,26 @@ describe("recovery log", () => {
     // The oldest entries folded into the baseline: the first offset still logged resumes exactly.
     expect(resumePoints(log, ["a"], 11)).toEqual({ a: 11 });
     expect(log.log).toHaveLength(RECOVERY_LOG_LIMIT);
+  });
+});
+
+describe("whether a client gets recovery", () => {
+  it("follows the server's setting unless its CONNECT auth says recovery: true or false", () => {
+    for (const byDefault of [false, true]) {
+      expect(recoveryWanted(undefined, byDefault)).toBe(byDefault);
+      expect(recoveryWanted({ token: "t" }, byDefault)).toBe(byDefault);
+      expect(recoveryWanted({ recovery: true }, byDefault)).toBe(true);
+      expect(recoveryWanted({ recovery: false }, byDefault)).toBe(false);
+      expect(recoveryWanted({ recovery: "yes" }, byDefault)).toBe(byDefault);
+    }
+  });
+
+  it('the setting is off unless it says "on"', () => {
+    expect(recoverySetting(undefined)).toBe(false);
+    expect(recoverySetting("off")).toBe(false);
+    expect(recoverySetting("")).toBe(false);
+    expect(recoverySetting("on")).toBe(true);
+    expect(recoverySetting(" ON ")).toBe(true);
+    expect(recoverySetting("true")).toBe(true);
   });
 });
