@@ -54,6 +54,11 @@ export interface DevServerOptions {
   readyTimeoutMs?: number;
   /** Echo wrangler's output to stderr as it comes (also on with E2E_VERBOSE=1). */
   verbose?: boolean;
+  /**
+   * Extra bindings for this run (e.g. `{ ALLOWED_ORIGINS: "http://127.0.0.1:5173" }`), written to
+   * the `--env-file` beside `JWT_SECRET`: they override the config's `vars` like `.dev.vars` does.
+   */
+  vars?: Record<string, string>;
 }
 
 const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -68,6 +73,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const verbose = options.verbose ?? process.env.E2E_VERBOSE === "1";
   const configName = CONFIG_NAMES.find((name) => existsSync(join(REPO_ROOT, name)));
   if (!configName) throw new Error(`No wrangler config in ${REPO_ROOT}`);
+  const extraVars = envFileText(options.vars ?? {});
 
   const dir = mkdtempSync(join(tmpdir(), "realtime-edge-e2e-"));
   const project = join(dir, "project");
@@ -80,7 +86,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   }
   const secret = randomBytes(32).toString("base64url");
   const envFile = join(dir, "e2e.env");
-  writeFileSync(envFile, `JWT_SECRET=${secret}\n`, { mode: 0o600 });
+  writeFileSync(envFile, `${extraVars}JWT_SECRET=${secret}\n`, { mode: 0o600 });
   const [port, inspectorPort] = await freePorts(2);
   const url = `http://127.0.0.1:${port}`;
 
@@ -168,6 +174,18 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     output: () => output,
     stop,
   };
+}
+
+/** `KEY=value` lines; refuses what the dotenv format would read differently from what was given. */
+function envFileText(vars: Record<string, string>): string {
+  return Object.entries(vars)
+    .map(([key, value]) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || key === "JWT_SECRET")
+        throw new Error(`bad binding name ${JSON.stringify(key)}`);
+      if (!/^[^\s#"'`\\]*$/.test(value)) throw new Error(`binding ${key}: value must have no spaces, quotes or #`);
+      return `${key}=${value}\n`;
+    })
+    .join("");
 }
 
 /** Symlinks every top-level entry of the repo into `project`, except state and secrets. */
