@@ -74,6 +74,22 @@ export interface JsonEdit {
   eventId?: string;
 }
 
+/** Why one edit of a batch was refused; `details` as JSON text (RPC types cannot carry `unknown`). */
+export interface BatchError {
+  position: number;
+  code: ErrorCode;
+  message: string;
+  details?: string;
+}
+
+/**
+ * A batch's outcome: refused whole (every refusal), or applied and stored, each edit with the
+ * seq of its `resource_updated` (null while the topic could not be reached: `published` false).
+ */
+export type BatchResult =
+  | { ok: false; errors: BatchError[] }
+  | { ok: true; results: { seq: number | null; duplicate?: boolean }[]; published: boolean };
+
 /** An edit's outcome: the seq its `resource_updated` got, or why it was refused. */
 export interface EditResult {
   seq: number | null;
@@ -185,58 +201,135 @@ export class DocumentDurableObject extends DurableObject<Env> {
   }
 
   /**
-   * Applies one edit, stores it, and returns once its `resource_updated` is stored by the topic
-   * (the seq it got). A refused edit leaves the document untouched.
+   * Applies a batch of edits in order, all or nothing, and returns each one's seq once its
+   * `resource_updated` is stored by the topic. The check (on a scratch copy, in order) and the
+   * application run with no await in between, so no concurrent edit can slip between them, and
+   * every update and outbox row of the batch is written in one transaction. An edit whose
+   * `eventId` was applied before (within the dedupe window) is not applied again: it gets its
+   * original seq. An edit that is stored is never reported as refused: when the topic cannot be
+   * reached its seq is null (`published: false`), and the outbox publishes it later.
    */
-  async applyEdit(resource: ResourceRef, edit: JsonEdit): Promise<EditResult> {
+  async applyBatch(resource: ResourceRef, edits: JsonEdit[]): Promise<BatchResult> {
     this.#remember(resource);
     const now = Date.now();
-    if (edit.eventId !== undefined) {
-      const prior = this.#store.editRecord(edit.eventId, now);
-      if (prior !== null) {
-        // Applied before (perhaps its publish failed): never apply twice; finish publishing.
-        if (prior.seq < 0) await this.#publishUpTo(prior.outboxId);
-        const seq = this.#store.editRecord(edit.eventId, now)?.seq ?? -1;
-        if (seq < 0) throw new Error("the edit is stored but its event is not published yet; retry");
-        return { seq, duplicate: true };
-      }
+    const outboxIds: number[] = [];
+    const fresh: number[] = [];
+    const seen = new Map<string, number>();
+    for (const [position, edit] of edits.entries()) {
+      const prior = edit.eventId === undefined ? null : this.#store.editRecord(edit.eventId, now);
+      const earlier = edit.eventId === undefined ? undefined : seen.get(edit.eventId);
+      if (prior) outboxIds[position] = prior.outboxId;
+      else if (earlier !== undefined)
+        outboxIds[position] = -1 - earlier; // resolved below
+      else fresh.push(position);
+      if (edit.eventId !== undefined && !seen.has(edit.eventId)) seen.set(edit.eventId, position);
     }
-    try {
-      const segments = parsePath(edit.path);
-      checkValue(edit.value);
-      this.#lastOutboxId = null;
-      setPath(this.#doc, segments, edit.value, { kind: "json", edit } satisfies EditOrigin);
-    } catch (error) {
-      if (!(error instanceof ProtocolError)) throw error;
-      const details = error.details ? { details: JSON.stringify(error.details) } : {};
-      const refusal = { code: error.code, message: error.message, ...details };
-      return { seq: null, error: refusal };
+    const refusals = this.#check(fresh.map((position) => edits[position] as JsonEdit));
+    if (refusals.length > 0) {
+      return {
+        ok: false,
+        errors: refusals.map(({ index, error }) => ({
+          position: fresh[index] as number,
+          code: error.code,
+          message: error.message,
+          ...(error.details ? { details: JSON.stringify(error.details) } : {}),
+        })),
+      };
     }
-    const outboxId = this.#lastOutboxId;
-    if (outboxId === null) throw new Error("an edit produced no update");
-    if (edit.eventId !== undefined) this.#store.rememberEdit(edit.eventId, outboxId, now);
-    const seq = (await this.#publishUpTo(outboxId))[0] ?? this.#store.publishedSeq(outboxId);
-    if (seq === undefined || seq === null) throw new Error("an edit produced no event");
-    return { seq };
+    this.#applyChecked(fresh, edits, outboxIds, now);
+    for (const [position, id] of outboxIds.entries()) {
+      if (id < 0) outboxIds[position] = outboxIds[-1 - id] as number;
+    }
+    const { seqs, published } = await this.#publishRows(outboxIds);
+    return {
+      ok: true,
+      results: outboxIds.map((outboxId, position) => {
+        const seq = seqs.get(outboxId) ?? this.#store.publishedSeq(outboxId);
+        return { seq, ...(fresh.includes(position) ? {} : { duplicate: true }) };
+      }),
+      published,
+    };
   }
 
   /**
-   * Why each of these edits, applied in order, would be refused now (null: it would apply). Ingest
-   * checks a batch on a scratch copy first, so one impossible edit refuses the batch whole.
+   * Publishes the outbox up to the newest of these rows and returns the first seq of each row
+   * it published now; `published` false when the topic could not be reached (the alarm retries).
    */
-  async check(resource: ResourceRef, edits: { path: string; value: unknown }[]): Promise<(string | null)[]> {
-    this.#remember(resource);
+  async #publishRows(ids: number[]): Promise<{ seqs: Map<number, number>; published: boolean }> {
+    const seqs = new Map<number, number>();
+    const last = Math.max(-1, ...ids);
+    if (last < 0) return { seqs, published: true };
+    for (const id of ids) this.#waiting.add(id);
+    try {
+      const lastSeqs = await this.#publishUpTo(last);
+      if (lastSeqs[0] !== undefined) seqs.set(last, lastSeqs[0]);
+      for (const id of ids) {
+        const first = this.#published.get(id)?.[0];
+        if (first !== undefined) seqs.set(id, first);
+      }
+      return { seqs, published: true };
+    } catch (error) {
+      console.warn("document outbox: topic unavailable, the alarm retries", error);
+      return { seqs, published: false };
+    } finally {
+      for (const id of ids) {
+        this.#waiting.delete(id);
+        this.#published.delete(id);
+      }
+    }
+  }
+
+  /** One edit from a JSON editor: {@link applyBatch} of one, as an {@link EditResult}. */
+  async applyEdit(resource: ResourceRef, edit: JsonEdit): Promise<EditResult> {
+    const result = await this.applyBatch(resource, [edit]);
+    if (!result.ok) {
+      const { code, message, details } = result.errors[0] as BatchError;
+      return { seq: null, error: { code, message, ...(details === undefined ? {} : { details }) } };
+    }
+    const first = result.results[0];
+    return { seq: first?.seq ?? null, ...(first?.duplicate ? { duplicate: true } : {}) };
+  }
+
+  /** Why edits, applied in this order to the document as it is, would be refused (none: []). */
+  #check(edits: JsonEdit[]): { index: number; error: ProtocolError }[] {
+    if (edits.length === 0) return [];
     const scratch = new Y.Doc();
     Y.applyUpdate(scratch, Y.encodeStateAsUpdate(this.#doc));
-    return edits.map(({ path, value }) => {
+    const refusals: { index: number; error: ProtocolError }[] = [];
+    for (const [index, { path, value }] of edits.entries()) {
       try {
+        checkValue(value);
         setPath(scratch, parsePath(path), value, null);
-        return null;
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
-        return String(error.details?.issue ?? error.message);
+        refusals.push({ index, error });
       }
-    });
+    }
+    return refusals;
+  }
+
+  /** Applies checked edits, each its own Yjs transaction, all their writes in one SQL transaction. */
+  #applyChecked(positions: number[], edits: JsonEdit[], outboxIds: number[], now: number): void {
+    if (positions.length === 0) return;
+    try {
+      this.ctx.storage.transactionSync(() => {
+        for (const position of positions) {
+          const edit = edits[position] as JsonEdit;
+          this.#lastOutboxId = null;
+          setPath(this.#doc, parsePath(edit.path), edit.value, { kind: "json", edit } satisfies EditOrigin);
+          const outboxId = this.#lastOutboxId as number | null;
+          if (outboxId === null) throw new Error("an edit produced no update");
+          if (edit.eventId !== undefined) this.#store.rememberEdit(edit.eventId, outboxId, now);
+          outboxIds[position] = outboxId;
+        }
+      });
+    } catch (error) {
+      // The check passed on the same state, so this is a bug; the storage rolled back but the
+      // Y.Doc in memory did not: start this object again from what is stored.
+      console.error("a checked batch failed to apply; resetting the document", error);
+      this.ctx.abort("a checked batch failed to apply");
+      throw error;
+    }
   }
 
   /** The document as JSON, and whether it was ever written. */

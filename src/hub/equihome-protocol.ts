@@ -58,6 +58,8 @@ export interface JsonHub {
   /** Persists a changed principal and re-plans the expiry alarm. */
   principalChanged(socket: JsonSocket): void;
   close(socket: JsonSocket, code: number, reason: string): void;
+  /** Whether the socket is still open on this hub. */
+  isOpen(socket: JsonSocket): boolean;
 }
 
 export class EquihomeProtocol {
@@ -245,6 +247,15 @@ export class EquihomeProtocol {
     } catch (error) {
       this.hub.index.release(socket, topic, "editing");
       throw error;
+    }
+    if (!this.hub.isOpen(socket)) {
+      // Closed while the document registered it: its close already told the document it left,
+      // possibly before the join arrived there. Leave again, or it stays an editor for ever.
+      await this.hub
+        .document(documentName(ref))
+        .leave(ref, socket.id)
+        .catch((error) => console.warn("leave after a close during start_editing failed", error));
+      return;
     }
     send(
       socket,

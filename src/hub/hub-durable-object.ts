@@ -97,6 +97,7 @@ export class HubDurableObject extends DurableObject<Env> {
         this.#alarmBy(accessEndsAt(socket.principal));
       },
       close: (socket, code, reason) => this.#closeJson(socket, code, reason),
+      isOpen: (socket) => this.#jsonById.get(socket.id) === socket,
     });
     this.#engine = new EngineIo(
       {

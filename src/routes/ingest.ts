@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import { canAccess, hasScope } from "../auth/principal";
 import { authConfigFromEnv, bearerToken, verifyToken } from "../auth/verify-token";
+import type { BatchError } from "../document/document-durable-object";
 import type { Env } from "../env";
 import { documentName, type ResourceRef } from "../protocol/equihome/editing";
 import { ProtocolError } from "../protocol/errors";
@@ -55,8 +56,9 @@ ingestRoutes.post("/v1/ingest", async (c) => {
 });
 
 /**
- * Publishes each topic's events in one call, topics in parallel; edits go through their
- * documents, one after another per document. Results come back in request order.
+ * Edits first, one atomic batch per document (checked and applied with nothing in between), then
+ * each topic's events in one call, topics in parallel, so a refused edit leaves nothing of the
+ * request published. Results come back in request order.
  */
 async function publishAll(env: Env, events: IngestEvent[]): Promise<IngestResult[]> {
   const topics = new Map<string, number[]>();
@@ -69,14 +71,45 @@ async function publishAll(env: Env, events: IngestEvent[]): Promise<IngestResult
     if (indices) indices.push(index);
     else groups.set(key, [index]);
   });
-  await checkEdits(env, events, documents);
   const results: IngestResult[] = new Array(events.length);
   const record = (index: number, seq: number, duplicate: boolean | undefined) => {
     const { event, route } = events[index] as IngestEvent;
     results[index] = { event, channel: route.channel, key: route.key, seq, ...(duplicate ? { duplicate: true } : {}) };
   };
-  await Promise.all([
-    ...[...topics].map(async ([topic, indices]) => {
+  const applied: number[] = [];
+  let unpublished = false;
+  for (const [name, indices] of documents) {
+    const first = events[indices[0] as number] as IngestEvent;
+    const outcome = await env.DOCUMENT.getByName(name).applyBatch(
+      first.route.document as ResourceRef,
+      indices.map((index) => {
+        const { data, id } = events[index] as IngestEvent;
+        const edit = data as { path: string; value: unknown; updated_by: string };
+        return {
+          path: edit.path,
+          value: edit.value,
+          updatedBy: edit.updated_by,
+          ...(id === undefined ? {} : { eventId: id }),
+        };
+      }),
+    );
+    if (!outcome.ok) throw refusedEdits(events, indices, outcome.errors, applied);
+    for (const [position, { seq, duplicate }] of outcome.results.entries()) {
+      const index = indices[position] as number;
+      applied.push(index);
+      if (seq === null) unpublished = true;
+      else record(index, seq, duplicate);
+    }
+  }
+  if (unpublished) {
+    // Stored, so never "refused": the document's outbox publishes it when the topic answers.
+    throw new ProtocolError("server_error", "The edits are stored; their events are not published yet", {
+      details: { issue: "publish_pending", retry: "post the same events, with their ids, to learn their seqs" },
+      status: 503,
+    });
+  }
+  await Promise.all(
+    [...topics].map(async ([topic, indices]) => {
       const batch = indices.map((index) => events[index] as IngestEvent);
       const published = await env.TOPIC.getByName(topic).publish(
         topic,
@@ -86,64 +119,33 @@ async function publishAll(env: Env, events: IngestEvent[]): Promise<IngestResult
         record(indices[position] as number, seq, duplicate);
       }
     }),
-    ...[...documents].map(async ([name, indices]) => {
-      const stub = env.DOCUMENT.getByName(name);
-      for (const index of indices) {
-        const { data, id, route } = events[index] as IngestEvent;
-        const edit = data as { path: string; value: unknown; updated_by: string };
-        const result = await stub.applyEdit(route.document as ResourceRef, {
-          path: edit.path,
-          value: edit.value,
-          updatedBy: edit.updated_by,
-          ...(id === undefined ? {} : { eventId: id }),
-        });
-        if (result.error || result.seq === null) {
-          throw new ProtocolError(
-            "server_error",
-            `Edit ${index} was refused after its check: ${result.error?.message}`,
-          );
-        }
-        record(index, result.seq, result.duplicate);
-      }
-    }),
-  ]);
+  );
   return results;
 }
 
 /**
- * Asks each document whether its edits would apply (a path may run through an existing value),
- * so a batch with an impossible edit is refused whole before anything is written.
+ * A document refused its edits (nothing of them was applied). Nothing else of the request was
+ * published; only edits of documents earlier in the request, if any, stand: they are listed.
  */
-async function checkEdits(env: Env, events: IngestEvent[], documents: Map<string, number[]>): Promise<void> {
-  const errors: { index: number; event: string; issues: { path: string; message: string }[] }[] = [];
-  await Promise.all(
-    [...documents].map(async ([name, indices]) => {
-      const first = events[indices[0] as number] as IngestEvent;
-      const edits = indices.map((index) => {
-        const { path, value } = (events[index] as IngestEvent).data as { path: string; value: unknown };
-        return { path, value };
-      });
-      const problems = await env.DOCUMENT.getByName(name).check(first.route.document as ResourceRef, edits);
-      problems.forEach((problem, position) => {
-        const index = indices[position] as number;
-        if (problem !== null) {
-          errors.push({
-            index,
-            event: (events[index] as IngestEvent).event,
-            issues: [{ path: "data.path", message: problem }],
-          });
-        }
-      });
-    }),
+function refusedEdits(
+  events: IngestEvent[],
+  indices: number[],
+  refusals: BatchError[],
+  applied: number[],
+): ProtocolError {
+  const errors = refusals.map(({ position, message, details }) => {
+    const index = indices[position] as number;
+    const issue = details ? (JSON.parse(details) as { issue?: unknown }).issue : undefined;
+    return {
+      index,
+      event: (events[index] as IngestEvent).event,
+      issues: [{ path: "data.path", message: typeof issue === "string" ? issue : message }],
+    };
+  });
+  const count = `${errors.length} of ${events.length} events are invalid`;
+  return new ProtocolError(
+    "invalid_message",
+    applied.length === 0 ? `${count}; none was accepted` : `${count}; only the edits listed in applied were`,
+    { details: applied.length === 0 ? { errors } : { errors, applied: applied.sort((a, b) => a - b) } },
   );
-  if (errors.length > 0) {
-    errors.sort((a, b) => a.index - b.index);
-    throw new ProtocolError(
-      "invalid_message",
-      `${errors.length} of ${events.length} events are invalid; none was accepted`,
-      {
-        details: { errors },
-      },
-    );
-  }
 }

@@ -1,0 +1,153 @@
+/**
+ * Edits are all or nothing, an edit that is stored is never reported as refused, and an editor
+ * that closes while it starts editing does not stay an editor.
+ */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import type { TopicDurableObject } from "../../src/topic/topic-durable-object";
+import { connect, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
+import { signToken } from "../helpers/tokens";
+
+const editor = (sub: string) => signToken({ sub, email: `${sub}@example.com`, scope: "edit" });
+const edit = (fund: string, path: string, value: unknown) => ({
+  resource_type: "fund",
+  resource_id: fund,
+  path,
+  value,
+});
+const published = (fund: string, path: string, value: unknown, id?: string) => ({
+  event: "resource_updated",
+  ...(id === undefined ? {} : { id }),
+  data: { ...edit(fund, path, value), updated_by: "engine" },
+});
+
+async function documentOf(fund: string): Promise<Record<string, unknown>> {
+  const response = await exports.default.fetch(`http://edge.test/v1/resources/fund/${fund}`, {
+    headers: { Authorization: `Bearer ${await signToken()}` },
+  });
+  return response.status === 404 ? {} : ((await response.json()) as { document: Record<string, unknown> }).document;
+}
+
+async function startEditing(socket: TestSocket, fund: string): Promise<void> {
+  const reply = await socket.request("start_editing", { resource_type: "fund", resource_id: fund });
+  expect(reply.event, JSON.stringify(reply)).toBe("editing_started");
+}
+
+/** Makes every topic of this isolate refuse publishes (or stop refusing). */
+let restorePublish: (() => Promise<void>) | null = null;
+async function topicsFail(fund: string): Promise<void> {
+  const stub = env.TOPIC.getByName(`fund_updates:${fund}`);
+  await runInDurableObject(stub, (instance: TopicDurableObject) => {
+    const proto = Object.getPrototypeOf(instance) as object;
+    const original = Object.getOwnPropertyDescriptor(proto, "publish");
+    restorePublish = () =>
+      runInDurableObject(stub, () => {
+        if (original) Object.defineProperty(proto, "publish", original);
+      });
+    Object.defineProperty(proto, "publish", {
+      ...original,
+      value: async () => {
+        throw new Error("topic unavailable (test)");
+      },
+    });
+  });
+}
+
+afterEach(async () => {
+  if (restorePublish) await restorePublish();
+  restorePublish = null;
+});
+
+describe("an ingest batch of edits is all or nothing", () => {
+  it("an edit the batch itself makes impossible refuses the batch whole (400), nothing applied", async () => {
+    const fund = unique("fund");
+    const response = await ingest([published(fund, "terms", 5), published(fund, "terms.rate", 1)]);
+    expect(response.status).toBe(400);
+    expect(await documentOf(fund)).toEqual({});
+  });
+
+  // Before, ingest checked the batch (one RPC) and then applied it edit by edit (one RPC each):
+  // a concurrent edit in between could make a later edit impossible, and the route answered 500
+  // after part of the batch was committed. Check and apply are now one step in the document.
+  it("against concurrent editors: every answer is 200 or 400, never 500, and a 400 applied nothing", async () => {
+    const fund = unique("fund");
+    const json = await connect(await editor("racer"));
+    await startEditing(json, fund);
+    const rounds = 15;
+    const outcomes = await Promise.all(
+      Array.from({ length: rounds }, async (_, round) => {
+        // The JSON edit turns `b<round>` into a value; the batch needs it to be a map.
+        json.send("update_resource", edit(fund, `b${round}`, "value"), `j${round}`);
+        const response = await ingest([published(fund, `a${round}.x`, round), published(fund, `b${round}.y`, round)]);
+        return { round, status: response.status };
+      }),
+    );
+    const document = await documentOf(fund);
+    for (const { round, status } of outcomes) {
+      expect([200, 400]).toContain(status);
+      const a = document[`a${round}`] as Record<string, unknown> | undefined;
+      if (status === 400) expect(a, `round ${round} was refused but its first edit stands`).toBeUndefined();
+      else expect(a).toEqual({ x: round });
+    }
+    json.close();
+  });
+});
+
+describe("an edit that is stored is never reported as refused", () => {
+  it("a JSON editor gets no error when the topic is down, and its acknowledgement once it is back", async () => {
+    const fund = unique("fund");
+    const json = await connect(await editor("patient"));
+    await startEditing(json, fund);
+    await topicsFail(fund);
+    json.send("update_resource", edit(fund, "terms.rate", 0.02), "stored1");
+    expect(await json.quiet(300)).toEqual([]);
+    expect(await documentOf(fund)).toEqual({ terms: { rate: 0.02 } });
+    await restorePublish?.();
+    restorePublish = null;
+    await runDurableObjectAlarm(env.DOCUMENT.getByName(`fund:${fund}`));
+    expect(await json.next((frame) => frame.id === "stored1")).toMatchObject({
+      event: "resource_updated",
+      data: { path: "terms.rate", value: 0.02 },
+      seq: 1,
+    });
+    json.close();
+  });
+
+  it("ingest answers 503 publish_pending, and the same events again get their seqs, applied once", async () => {
+    const fund = unique("fund");
+    const events = [published(fund, "terms.rate", 0.03, "e1"), published(fund, "terms.fee", 0.2, "e2")];
+    await topicsFail(fund);
+    const pending = await ingest(events);
+    expect(pending.status).toBe(503);
+    expect(await pending.json()).toMatchObject({ error: { details: { issue: "publish_pending" } } });
+    await restorePublish?.();
+    restorePublish = null;
+    const { results } = await ingestOk(events);
+    expect(results.map((result) => [result.seq, result.duplicate])).toEqual([
+      [1, true],
+      [2, true],
+    ]);
+    expect(await documentOf(fund)).toEqual({ terms: { rate: 0.03, fee: 0.2 } });
+    const late = await connect(await signToken());
+    await late.request("subscribe", { channel: "fund_updates", fund_id: fund, since_seq: 0 });
+    expect([await late.next(), await late.next()].map((frame) => frame.seq)).toEqual([1, 2]);
+    expect(await late.quiet(150)).toEqual([]);
+    late.close();
+  });
+});
+
+describe("an editor that closes while starting to edit", () => {
+  it("does not stay an editor", async () => {
+    const fund = unique("fund");
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const socket = await connect(await editor(`ghost${attempt}`));
+      socket.send("start_editing", { resource_type: "fund", resource_id: fund }, "s");
+      socket.close();
+    }
+    const stub = env.DOCUMENT.getByName(`fund:${fund}`);
+    await expect.poll(async () => (await stub.describe()).editors, { timeout: 3000 }).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await stub.describe()).editors).toEqual([]);
+  });
+});
