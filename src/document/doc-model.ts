@@ -33,6 +33,16 @@ export function documentJson(doc: Y.Doc): Record<string, unknown> {
   return plain(rootMap(doc), 0) as Record<string, unknown>;
 }
 
+/**
+ * A plain object: its prototype is Object's, none, or (stored before `__proto__` was refused, by
+ * a decoder that turned the key into the prototype) a plain object whose own prototype is Object's.
+ */
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value) as object | null;
+  if (proto === null || proto === Object.prototype) return true;
+  return Object.getPrototypeOf(proto) === Object.prototype && !Object.hasOwn(proto, "constructor");
+}
+
 function plain(value: unknown, depth: number): unknown {
   if (typeof value === "number") return Number.isFinite(value) ? value : null;
   if (value === null || typeof value !== "object") return value === undefined ? null : value;
@@ -45,7 +55,7 @@ function plain(value: unknown, depth: number): unknown {
   if (value instanceof Y.Array) return value.toArray().map((child) => plain(child, depth + 1));
   if (value instanceof Y.AbstractType) return String(value.toString());
   if (Array.isArray(value)) return value.map((child) => plain(child, depth + 1));
-  if (value instanceof Uint8Array) return null;
+  if (value instanceof Uint8Array || !isPlainObject(value)) return null; // a Y.Doc, a class instance
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(value)) {
     if (key !== "__proto__") out[key] = plain((value as Record<string, unknown>)[key], depth + 1);

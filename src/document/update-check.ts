@@ -27,10 +27,20 @@ interface Place {
 
 type Decoded = ReturnType<typeof Y.decodeUpdate>;
 
+/** Where an item goes when Yjs integrates it: a place, or nowhere (into deleted content: GC). */
+type Destination = Place | "discarded";
+
 export function checkUpdate(doc: Y.Doc, { structs, ds }: Decoded): UpdateRefusal | null {
   const items = structs.filter((struct): struct is Y.Item => struct instanceof Y.Item);
-  if (items.length > MAX_LEAVES_PER_UPDATE) {
-    return refuse("too_many_leaves", `more than ${MAX_LEAVES_PER_UPDATE} structs in one update`);
+  // What becomes a leaf or a type: live map entries and new shared types (deletions, text and
+  // array runs do not become resource_updated events).
+  const leaves = items.filter(
+    (item) =>
+      !(item.content instanceof Y.ContentDeleted) &&
+      (typeof item.parentSub === "string" || item.content instanceof Y.ContentType),
+  ).length;
+  if (leaves > MAX_LEAVES_PER_UPDATE) {
+    return refuse("too_many_leaves", `more than ${MAX_LEAVES_PER_UPDATE} leaves in one update`);
   }
   const store = doc.store;
   // Each client's structs must follow what the document has of that client, without a gap.
@@ -52,46 +62,62 @@ export function checkUpdate(doc: Y.Doc, { structs, ds }: Decoded): UpdateRefusal
     }
   }
 
-  const places = new Map<Y.Item, Place>();
   const inUpdate = byClient(items);
-  /** The place of the item that holds `id`, from this update or from the document. */
-  const placeOf = (id: Y.ID): Place | null => {
+  const destinations = new Map<Y.Item, Destination | null>();
+  const visiting = new Set<Y.Item>();
+  /** Where the struct holding `id` lives (its neighbours live there too). */
+  const placeOf = (id: Y.ID): Destination | null => {
     const own = findIn(inUpdate, id);
-    if (own) return places.get(own) ?? null;
-    if (id.clock >= Y.getState(store, id.client)) return null;
-    const item = Y.getItem(store, id);
-    return item instanceof Y.Item ? placeOfType(item.parent as Y.AbstractType<unknown> | null) : null;
+    if (own) return destinationOf(own);
+    if (!known(id)) return null;
+    const struct = Y.getItem(store, id);
+    if (!(struct instanceof Y.Item)) return "discarded"; // collected: Yjs integrates as GC
+    return placeOfType(struct.parent as Y.AbstractType<unknown> | null);
   };
-  /** The place of a new type's contents: its own item's place, one level deeper. */
-  const insideOf = (id: Y.ID): Place | null => {
+  /** Where the contents of the type created by the struct holding `id` live. */
+  const insideOf = (id: Y.ID): Destination | null => {
     const own = findIn(inUpdate, id);
     if (own) {
-      const place = places.get(own);
-      return place && own.content instanceof Y.ContentType ? { root: place.root, depth: place.depth + 1 } : null;
+      const outer = destinationOf(own);
+      if (outer === null || outer === "discarded") return outer;
+      return own.content instanceof Y.ContentType ? { root: outer.root, depth: outer.depth + 1 } : "discarded";
     }
-    if (id.clock >= Y.getState(store, id.client)) return null;
-    const item = Y.getItem(store, id);
-    return item instanceof Y.Item && item.content instanceof Y.ContentType
-      ? placeOfType(item.content.type as Y.AbstractType<unknown>)
-      : null;
+    if (!known(id)) return null;
+    const struct = Y.getItem(store, id);
+    // A deleted (collected) type: what goes into it is collected too.
+    if (!(struct instanceof Y.Item) || !(struct.content instanceof Y.ContentType)) return "discarded";
+    return placeOfType(struct.content.type as Y.AbstractType<unknown>);
+  };
+  /** An item's destination, from its parent or its neighbours, whatever order they came in. */
+  const destinationOf = (item: Y.Item): Destination | null => {
+    const done = destinations.get(item);
+    if (done !== undefined) return done;
+    if (visiting.has(item)) return null; // a cycle: nothing Yjs could integrate
+    visiting.add(item);
+    let destination: Destination | null;
+    if (typeof item.parent === "string") destination = { root: item.parent, depth: 0 };
+    else if (item.parent instanceof Y.ID) destination = insideOf(item.parent);
+    else {
+      const neighbour = item.origin ?? item.rightOrigin;
+      destination = neighbour ? placeOf(neighbour) : null;
+    }
+    for (const neighbour of [item.origin, item.rightOrigin]) {
+      if (neighbour && !known(neighbour)) destination = null;
+    }
+    visiting.delete(item);
+    destinations.set(item, destination);
+    return destination;
   };
 
   for (const item of items) {
-    let place: Place | null;
-    if (typeof item.parent === "string") place = { root: item.parent, depth: 0 };
-    else if (item.parent instanceof Y.ID) place = insideOf(item.parent);
-    else {
-      const neighbour = item.origin ?? item.rightOrigin;
-      place = neighbour ? placeOf(neighbour) : null;
-    }
-    for (const neighbour of [item.origin, item.rightOrigin]) {
-      if (neighbour && !known(neighbour)) place = null;
-    }
-    if (place === null) {
+    const destination = destinationOf(item);
+    if (destination === null) {
       return refuse("unresolved_dependencies", "the update refers to changes the document never received");
     }
-    if (place.root !== ROOT_MAP) return refuse("outside_data_map", `content outside the "${ROOT_MAP}" map`);
-    if (item.content instanceof Y.ContentType && place.depth + 1 > MAX_DOCUMENT_DEPTH) {
+    if (item.content instanceof Y.ContentDoc) return refuse("invalid_value", "subdocuments are not part of the model");
+    if (destination === "discarded") continue;
+    if (destination.root !== ROOT_MAP) return refuse("outside_data_map", `content outside the "${ROOT_MAP}" map`);
+    if (item.content instanceof Y.ContentType && destination.depth + 1 > MAX_DOCUMENT_DEPTH) {
       return refuse("too_deep", `shared types nested deeper than ${MAX_DOCUMENT_DEPTH}`);
     }
     const values =
@@ -109,7 +135,6 @@ export function checkUpdate(doc: Y.Doc, { structs, ds }: Decoded): UpdateRefusal
     if (typeof item.parentSub === "string" && item.parentSub.length > MAX_KEY_LENGTH) {
       return refuse("invalid_value", `key_too_long: a key is longer than ${MAX_KEY_LENGTH} characters`);
     }
-    places.set(item, place);
   }
   return null;
 }

@@ -129,7 +129,8 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
     }
     if (socket.subscriptions.get(topic) !== subscription) return null;
     // The topic has delivered up to `cursor` to this hub; a delivery may have overtaken the reply.
-    if (held.lastSeq === null || held.lastSeq < result.cursor) {
+    // A cursor of -1 (the topic re-registered this hub at an unknown position) is no position.
+    if (result.cursor >= 0 && (held.lastSeq === null || held.lastSeq < result.cursor)) {
       held.lastSeq = result.cursor;
       held.latest = null;
     }
@@ -145,7 +146,7 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
    */
   #localAnswer(topic: string, held: HeldTopic<S>, sinceSeq: number | null): AttachResult | null {
     const seq = held.lastSeq;
-    if (seq === null || this.#registrations.has(topic)) return null;
+    if (seq === null || seq < 0 || this.#registrations.has(topic)) return null;
     if (sinceSeq !== null) return sinceSeq === seq ? { seq, events: [], recovered: true, cursor: seq } : null;
     if (!held.stateful || seq === 0) return { seq, events: [], recovered: null, cursor: seq };
     return held.latest?.seq === seq ? { seq, events: [held.latest], recovered: null, cursor: seq } : null;
@@ -225,8 +226,10 @@ export class SubscriptionIndex<S extends SubscriberSocket> {
       for (const socket of held.sockets) {
         const subscription = socket.subscriptions.get(topic);
         if (!subscription) continue;
-        if (subscription.pending === null) this.#resync(socket, subscription, delivery.seq, delivery.latest);
-        else {
+        if (subscription.pending === null) {
+          // A socket that already has the stream up to there (a newer subscriber) lost nothing.
+          if (subscription.lastSeq < delivery.seq) this.#resync(socket, subscription, delivery.seq, delivery.latest);
+        } else {
           subscription.pending = [];
           subscription.pendingResync = { seq: delivery.seq, latest: delivery.latest };
         }

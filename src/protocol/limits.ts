@@ -101,7 +101,7 @@ export const MAX_DOCUMENT_DEPTH = 32;
 /** Longest key: a JSON path segment, a Yjs map key, a key inside a value. */
 export const MAX_KEY_LENGTH = 256;
 /**
- * Structs (leaves, maps) one Yjs update may add. Each added leaf becomes one
+ * Leaves (live map entries and new shared types) one Yjs update may add. Each becomes one
  * `resource_updated`; a larger update is refused whole (split it into several).
  */
 export const MAX_LEAVES_PER_UPDATE = 5000;

@@ -161,6 +161,9 @@ export class TopicDurableObject extends DurableObject<Env> {
     console.warn(`topic ${topic}: hub ${hub} re-attached at seq ${from} (topic at ${seq})`);
     this.#register(hub, from);
     void this.#pump(hub);
+    // A loop for this hub may still be finishing an old delivery; the alarm makes sure the
+    // replay (or resync) goes out even if no event is published for a while.
+    this.#alarmBy(Date.now() + DELIVERY_FLUSH_MS);
     return { known: false };
   }
 
@@ -276,6 +279,7 @@ export class TopicDurableObject extends DurableObject<Env> {
         const record = this.#hubs.get(hub);
         if (!record || record.delivered >= this.#store.seq) return;
         const delivery = this.#nextDelivery(record.delivered);
+        const contactBefore = record.contactAt;
         let reply: DeliveryReply;
         try {
           reply = await this.env.HUB.getByName(hub).deliver(topic, delivery);
@@ -283,14 +287,20 @@ export class TopicDurableObject extends DurableObject<Env> {
           if (this.#hubs.get(hub) === record) this.#failed(topic, hub, record, error);
           return;
         }
-        if (this.#hubs.get(hub) !== record) return; // detached or replaced while delivering
+        if (this.#hubs.get(hub) !== record) continue; // detached or replaced: deliver to what is there now
+        const attachedMeanwhile = record.contactAt !== contactBefore;
         record.contactAt = Date.now();
         record.failures = 0;
         record.retryAt = 0;
         this.#dirty.add(hub);
         if (reply.status === "detach") {
-          this.#forget(hub);
-          return;
+          // Unless the hub attached (or renewed) while this delivery was under way: it has a
+          // subscriber again, and the next delivery reaches it.
+          if (!attachedMeanwhile) {
+            this.#forget(hub);
+            return;
+          }
+          continue;
         }
         if (reply.status === "gap") {
           // The hub has less than we thought (its position here was ahead): resend from there.

@@ -305,6 +305,30 @@ describe("what the hub checks", () => {
     socket.close();
   });
 
+  // Found in review: a resync reached every live socket of the topic, also one that already had
+  // the stream up to the resync's seq (answered by the topic while its hub lagged).
+  it("a resync reaches only the sockets that are behind it", async () => {
+    const user = unique("user");
+    const sim = unique("simulation");
+    const name = `simulation_updates:${sim}`;
+    const behind = await subscribed(user, sim);
+    await ingestOk(progress(sim, 1));
+    await behind.nextEvent("simulation_progress");
+    const hub = env.HUB.getByName(hubOf(user));
+    await hubsFail(hub, true);
+    await ingestOk([progress(sim, 2), progress(sim, 3)]);
+    const ahead = await connect(await signToken({ sub: user }));
+    await ahead.request("subscribe", { channel: "simulation_updates", simulation_id: sim, since_seq: 0 });
+    expect((await collect(ahead, "simulation_progress", 3)).map((frame) => frame.seq)).toEqual([1, 2, 3]);
+    await hubsFail(hub, false);
+    const latest = { seq: 3, event: "simulation_progress", frame: `{"event":"simulation_progress","data":{},"seq":3}` };
+    expect(await hub.deliver(name, { kind: "resync", after: 1, seq: 3, latest })).toEqual({ status: "ok" });
+    expect(await behind.next()).toMatchObject({ event: "subscribed", data: { seq: 3, recovered: false } });
+    expect(await ahead.quiet(150)).toEqual([]);
+    behind.close();
+    ahead.close();
+  });
+
   it("a hub live on a topic answers a new subscriber itself, without asking the topic", async () => {
     const user = unique("user");
     const sim = unique("simulation");

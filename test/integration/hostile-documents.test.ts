@@ -354,3 +354,70 @@ describe("a flood", () => {
     await closedWith(client, CLOSE_CODES.policy_violation);
   });
 });
+
+describe("what a legitimate client sends is not refused", () => {
+  // Found in review: the check placed structs in decoding order, and Yjs encodes the clients of
+  // an update by descending id, so offline edits of two sessions arriving in one update were
+  // refused when the later session's id was the higher one.
+  it("one update carrying two sessions' edits, the later session's structs decoded first", async () => {
+    const { fund, json } = await fundWithOneEdit();
+    const client = await connectYjs(`fund/${fund}`, await editor("offline"));
+    await client.until(() => client.synced, "sync");
+    const first = new Y.Doc();
+    first.clientID = 1;
+    Y.applyUpdate(first, Y.encodeStateAsUpdate(client.doc));
+    const base = Y.encodeStateVector(first);
+    first.transact(() => {
+      const terms = new Y.Map<unknown>();
+      first.getMap("data").set("terms", terms);
+      terms.set("a", 1);
+    });
+    const second = new Y.Doc();
+    second.clientID = 99;
+    Y.applyUpdate(second, Y.encodeStateAsUpdate(first));
+    (second.getMap("data").get("terms") as Y.Map<unknown>).set("b", 2);
+    client.ws.send(encodeUpdate(Y.encodeStateAsUpdate(second, base)));
+    await stillHealthy(fund, { ...BASE, terms: { a: 1, b: 2 } });
+    expect(client.closed).toBeNull();
+    client.close();
+    json.close();
+  });
+
+  it("an offline edit inside a map another client deleted meanwhile is accepted (and discarded)", async () => {
+    const { fund, json } = await fundWithOneEdit();
+    const a = await connectYjs(`fund/${fund}`, await editor("ann"));
+    await a.until(() => a.synced, "sync");
+    a.doc.transact(() => {
+      const terms = new Y.Map<unknown>();
+      a.doc.getMap("data").set("terms", terms);
+      terms.set("k", 1);
+    });
+    await stillHealthy(fund, { ...BASE, terms: { k: 1 } });
+    // Ben went offline with the map, and edits inside it.
+    const ben = new Y.Doc();
+    Y.applyUpdate(ben, Y.encodeStateAsUpdate(a.doc));
+    const before = Y.encodeStateVector(ben);
+    (ben.getMap("data").get("terms") as Y.Map<unknown>).set("j", 2);
+    // Meanwhile Ann deletes the map; the server collects what was in it.
+    a.doc.getMap("data").delete("terms");
+    await stillHealthy(fund, BASE);
+    const b = await connectYjs(`fund/${fund}`, await editor("ben"));
+    await b.until(() => b.synced, "sync");
+    b.ws.send(encodeUpdate(Y.encodeStateAsUpdate(ben, before)));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(b.closed).toBeNull();
+    await stillHealthy(fund, BASE);
+    for (const client of [a, b]) client.close();
+    json.close();
+  });
+
+  it("a subdocument is refused (it is not part of the model), and the document stays readable", async () => {
+    const { fund, json } = await fundWithOneEdit();
+    const attacker = await connectYjs(`fund/${fund}`, await editor("mallory"));
+    await attacker.until(() => attacker.synced, "sync");
+    sendRaw(attacker, (doc) => doc.getMap("data").set("sub", new Y.Doc()));
+    await closedWith(attacker, CLOSE_CODES.update_refused);
+    await stillHealthy(fund, BASE);
+    json.close();
+  });
+});
