@@ -8,6 +8,7 @@ import { ProtocolError } from "./protocol/errors";
 import { documentRoutes } from "./routes/documents";
 import { errorResponse, toProtocolError } from "./routes/http-errors";
 import { ingestRoutes } from "./routes/ingest";
+import { openApiRoutes } from "./routes/openapi";
 import { socketIoRoutes } from "./routes/socketio";
 import { wsRoutes } from "./routes/ws";
 
@@ -18,6 +19,7 @@ app.route("/", wsRoutes);
 app.route("/", ingestRoutes);
 app.route("/", documentRoutes);
 app.route("/", socketIoRoutes);
+app.route("/", openApiRoutes);
 
 app.notFound((c) =>
   errorResponse(

@@ -127,7 +127,8 @@ export interface IngestEventError {
   issues: { path: string; message: string }[];
 }
 
-const EnvelopeSchema = v.strictObject({
+/** The envelope of one posted event; `data` is checked by the event's own schema. */
+export const IngestEnvelopeSchema = v.strictObject({
   event: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
   data: v.unknown(),
   id: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_MESSAGE_ID_LENGTH))),
@@ -135,7 +136,7 @@ const EnvelopeSchema = v.strictObject({
 
 /** Validates one posted event; returns the routed event or the reasons it is refused. */
 export function validateIngestEvent(raw: unknown, index: number): IngestEvent | IngestEventError {
-  const envelope = v.safeParse(EnvelopeSchema, raw);
+  const envelope = v.safeParse(IngestEnvelopeSchema, raw);
   if (!envelope.success) {
     const event = typeof (raw as { event?: unknown })?.event === "string" ? (raw as { event: string }).event : null;
     return { index, event, issues: describeIssues(envelope.issues) };

@@ -132,7 +132,10 @@ export const ComplianceAlert = v.pipe(
       details: v.optional(
         v.pipe(
           PlainObject,
-          v.check((value) => JSON.stringify(value).length <= MAX_TEXT_LENGTH, "details too large"),
+          v.check(
+            (value) => JSON.stringify(value).length <= MAX_TEXT_LENGTH,
+            `at most ${MAX_TEXT_LENGTH} characters as JSON`,
+          ),
         ),
       ),
     }),
