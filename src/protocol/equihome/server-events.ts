@@ -106,6 +106,9 @@ export const ResourceUpdated = v.strictObject({
       "must be [a-z_][a-z0-9_]* segments joined by '.', depth at most 8",
     ),
   ),
-  value: v.custom<unknown>((value) => passes(() => checkValue(value)), "must be a JSON value of at most 16 KiB"),
+  value: v.custom<unknown>(
+    (value) => passes(() => checkValue(value)),
+    "must be a JSON value of at most 16 KiB, nested at most 32 deep, with finite numbers, keys of at most 256 characters and no __proto__ key",
+  ),
   updated_by: v.pipe(v.string(), v.minLength(1), v.maxLength(254)),
 });
