@@ -1,8 +1,9 @@
 /**
  * A real `wrangler dev` for end-to-end tests in Node, isolated from the developer's setup:
  *
- * - It runs in a fresh temp dir that mirrors the repo (symlinks to every top-level entry) except
- *   `.wrangler`, `.dev.vars*` and `.env*`, with a copy of the repo's wrangler config. Wrangler
+ * - It runs in a fresh temp dir that mirrors the repo (a copy of `src/`, symlinks to the other
+ *   top-level entries) except `.wrangler`, `.dev.vars*` and `.env*`, with a copy of the repo's
+ *   wrangler config. Wrangler
  *   puts its bundle under `<config dir>/.wrangler/tmp` and looks for `.dev.vars` beside the
  *   config, so the repo's `.wrangler` and `.dev.vars` are neither read nor written; Durable
  *   Object storage goes to `--persist-to <temp>/state`, so runs never share state.
@@ -18,6 +19,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -188,11 +190,20 @@ function envFileText(vars: Record<string, string>): string {
     .join("");
 }
 
-/** Symlinks every top-level entry of the repo into `project`, except state and secrets. */
+/**
+ * Copied, not linked: wrangler dev rebuilds and restarts the Worker (dropping every socket) when
+ * a source file changes, and a test must not depend on nobody editing `src/` while it runs.
+ */
+const COPIED = new Set(["src", "package.json", "tsconfig.json"]);
+
+/** Mirrors every top-level entry of the repo into `project` (sources copied), except state and secrets. */
 function mirrorProject(project: string): void {
   const entries = readdirSync(REPO_ROOT).filter((name) => !NOT_MIRRORED.test(name));
   mkdirSync(project);
-  for (const name of entries) symlinkSync(join(REPO_ROOT, name), join(project, name));
+  for (const name of entries) {
+    if (COPIED.has(name)) cpSync(join(REPO_ROOT, name), join(project, name), { recursive: true });
+    else symlinkSync(join(REPO_ROOT, name), join(project, name));
+  }
 }
 
 async function freePorts(count: number): Promise<number[]> {
