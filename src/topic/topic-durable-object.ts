@@ -45,6 +45,8 @@ export interface AttachResult {
 /** A hub's registration in memory: its stored record plus when to retry a failed delivery. */
 interface HubState extends HubRecord {
   retryAt: number;
+  /** Counts the hub's attaches and renewals: a delivery's reply is read against it. */
+  claims: number;
 }
 
 export class TopicDurableObject extends DurableObject<Env> {
@@ -66,7 +68,7 @@ export class TopicDurableObject extends DurableObject<Env> {
     super(ctx, env);
     this.#store = new TopicStore(ctx.storage);
     const now = Date.now();
-    this.#hubs = new Map([...this.#store.hubs(now)].map(([name, record]) => [name, { ...record, retryAt: 0 }]));
+    this.#hubs = new Map([...this.#store.hubs(now)].map(([name, record]) => [name, { ...record, retryAt: 0, claims: 0 }]));
   }
 
   /**
@@ -129,6 +131,7 @@ export class TopicDurableObject extends DurableObject<Env> {
     this.#store.rememberName(topic);
     const record = this.#hubs.get(hub) ?? this.#register(hub, this.#store.seq);
     record.contactAt = Date.now();
+    record.claims += 1;
     const seq = this.#store.seq;
     const cursor = record.delivered;
     if (sinceSeq !== null) {
@@ -152,6 +155,7 @@ export class TopicDurableObject extends DurableObject<Env> {
     const known = this.#hubs.get(hub);
     if (known) {
       known.contactAt = Date.now();
+      known.claims += 1;
       this.#dirty.add(hub);
       this.#alarmBy(Date.now() + DELIVERY_FLUSH_MS);
       return { known: true };
@@ -213,7 +217,7 @@ export class TopicDurableObject extends DurableObject<Env> {
   }
 
   #register(hub: string, delivered: number): HubState {
-    const record: HubState = { delivered, failures: 0, contactAt: Date.now(), retryAt: 0 };
+    const record: HubState = { delivered, failures: 0, contactAt: Date.now(), retryAt: 0, claims: 0 };
     this.#hubs.set(hub, record);
     // Stored at once: the hub relies on this registration from the moment it is answered.
     this.#store.putHub(hub, record);
@@ -279,7 +283,7 @@ export class TopicDurableObject extends DurableObject<Env> {
         const record = this.#hubs.get(hub);
         if (!record || record.delivered >= this.#store.seq) return;
         const delivery = this.#nextDelivery(record.delivered);
-        const contactBefore = record.contactAt;
+        const claimsBefore = record.claims;
         let reply: DeliveryReply;
         try {
           reply = await this.env.HUB.getByName(hub).deliver(topic, delivery);
@@ -288,7 +292,7 @@ export class TopicDurableObject extends DurableObject<Env> {
           return;
         }
         if (this.#hubs.get(hub) !== record) continue; // detached or replaced: deliver to what is there now
-        const attachedMeanwhile = record.contactAt !== contactBefore;
+        const attachedMeanwhile = record.claims !== claimsBefore;
         record.contactAt = Date.now();
         record.failures = 0;
         record.retryAt = 0;

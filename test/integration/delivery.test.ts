@@ -17,6 +17,7 @@ import {
   TOPIC_HISTORY_LIMIT,
   TOPIC_MAX_LAG_EVENTS,
 } from "../../src/protocol/limits";
+import type { Delivery } from "../../src/protocol/topics";
 import { marketUpdate, orderUpdate } from "../fixtures/quantenergx-events";
 import { connect, type Frame, ingestOk, progress, type TestSocket, unique } from "../helpers/client";
 import { type EngineSocket, hubOfSid, WebSocketSocket } from "../helpers/engine-io-client";
@@ -327,6 +328,70 @@ describe("what the hub checks", () => {
     expect(await ahead.quiet(150)).toEqual([]);
     behind.close();
     ahead.close();
+  });
+
+  // Found in review: a topic took a stale "detach" reply to a delivery as final even when the
+  // hub had attached again while that delivery was under way, and forgot a hub with subscribers.
+  it("a detach reply that crossed a new attach does not make the topic forget the hub", async () => {
+    const user = unique("user");
+    const sim = unique("simulation");
+    const name = `simulation_updates:${sim}`;
+    const socket = await subscribed(user, sim);
+    const hub = env.HUB.getByName(hubOf(user));
+    const topic = env.TOPIC.getByName(name);
+    let crossed = false;
+    await runInDurableObject(hub, (instance: HubDurableObject) => {
+      const proto = Object.getPrototypeOf(instance) as object;
+      const original = Object.getOwnPropertyDescriptor(proto, "deliver");
+      restoreDeliver ??= () =>
+        runInDurableObject(hub, () => {
+          if (original) Object.defineProperty(proto, "deliver", original);
+        });
+      Object.defineProperty(proto, "deliver", {
+        ...original,
+        // Once: the hub had no subscriber when the delivery came, and one attached before it
+        // answered. Afterwards the hub answers as it does.
+        value: async function (this: HubDurableObject, topicName: string, delivery: Delivery) {
+          if (crossed) return original?.value.call(this, topicName, delivery);
+          crossed = true;
+          await env.TOPIC.getByName(topicName).attach(topicName, hubOf(user), null);
+          return { status: "detach" };
+        },
+      });
+    });
+    await ingestOk(progress(sim, 1));
+    // Kept, and the event reaches the subscriber.
+    expect(await socket.nextEvent("simulation_progress")).toMatchObject({ seq: 1 });
+    expect(crossed).toBe(true);
+    expect(Object.keys((await topic.describe()).hubs)).toEqual([hubOf(user)]);
+    socket.close();
+  });
+
+  // Found in review: a topic that re-registered a hub at an unknown position answers attach with
+  // cursor -1; the hub took that as its position and answered the next subscriber "seq -1".
+  it("a hub whose position the topic does not know yet never answers a subscriber with seq -1", async () => {
+    const user = unique("user");
+    const fund = unique("fund");
+    const name = `fund_updates:${fund}`;
+    const first = await connect(await signToken({ sub: user }));
+    await first.request("subscribe", { channel: "fund_updates", fund_id: fund });
+    await ingestOk({
+      event: "resource_updated",
+      data: { resource_type: "fund", resource_id: fund, path: "a", value: 1, updated_by: "e" },
+    });
+    await first.nextEvent("resource_updated");
+    const hub = env.HUB.getByName(hubOf(user));
+    await evictDurableObject(hub);
+    await env.TOPIC.getByName(name).detach(name, hubOf(user));
+    await hubsFail(hub, true);
+    await renewalAlarm(hub); // the topic registers it again at -1; its resync keeps failing
+    for (const id of ["second", "third"]) {
+      const socket = await connect(await signToken({ sub: user }));
+      const reply = await socket.request("subscribe", { channel: "fund_updates", fund_id: fund }, id);
+      expect(reply.data.seq, id).toBe(1);
+      socket.close();
+    }
+    first.close();
   });
 
   it("a hub live on a topic answers a new subscriber itself, without asking the topic", async () => {
