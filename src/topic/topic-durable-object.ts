@@ -68,7 +68,9 @@ export class TopicDurableObject extends DurableObject<Env> {
     super(ctx, env);
     this.#store = new TopicStore(ctx.storage);
     const now = Date.now();
-    this.#hubs = new Map([...this.#store.hubs(now)].map(([name, record]) => [name, { ...record, retryAt: 0, claims: 0 }]));
+    this.#hubs = new Map(
+      [...this.#store.hubs(now)].map(([name, record]) => [name, { ...record, retryAt: 0, claims: 0 }]),
+    );
   }
 
   /**
