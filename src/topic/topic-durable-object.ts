@@ -158,8 +158,10 @@ export class TopicDurableObject extends DurableObject<Env> {
     if (known) {
       known.contactAt = Date.now();
       known.claims += 1;
+      // Recorded with the next publish (or alarm): the lease only matters once a delivery fails,
+      // and a delivery follows a publish. No alarm of its own: a renewal must not wake a quiet
+      // topic twice and write to storage.
       this.#dirty.add(hub);
-      this.#alarmBy(Date.now() + DELIVERY_FLUSH_MS);
       return { known: true };
     }
     const seq = this.#store.seq;
