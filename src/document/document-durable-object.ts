@@ -241,11 +241,12 @@ export class DocumentDurableObject extends DurableObject<Env> {
       if (id < 0) outboxIds[position] = outboxIds[-1 - id] as number;
     }
     const { seqs, published } = await this.#publishRows(outboxIds);
+    const applied = new Set(fresh);
     return {
       ok: true,
       results: outboxIds.map((outboxId, position) => {
         const seq = seqs.get(outboxId) ?? this.#store.publishedSeq(outboxId);
-        return { seq, ...(fresh.includes(position) ? {} : { duplicate: true }) };
+        return { seq, ...(applied.has(position) ? {} : { duplicate: true }) };
       }),
       published,
     };
