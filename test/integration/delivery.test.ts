@@ -21,6 +21,7 @@ import type { Delivery } from "../../src/protocol/topics";
 import { marketUpdate, orderUpdate } from "../fixtures/quantenergx-events";
 import { connect, type Frame, ingestOk, progress, type TestSocket, unique } from "../helpers/client";
 import { type EngineSocket, hubOfSid, WebSocketSocket } from "../helpers/engine-io-client";
+import { failing, replaceMethod } from "../helpers/replace-method";
 import { signToken } from "../helpers/tokens";
 import { connectYjs } from "../helpers/yjs-client";
 
@@ -36,29 +37,13 @@ async function collect(socket: TestSocket, event: string, count: number): Promis
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-/**
- * Makes every hub of this isolate fail (or stop failing) deliveries. Tests in a file run one at
- * a time, and the class's own method is put back by `afterEach`.
- */
-let restoreDeliver: (() => Promise<void>) | null = null;
+/** Makes every hub of this isolate fail deliveries (or stop failing); `afterEach` also stops it. */
+let restoreDeliver: (() => void) | null = null;
 async function hubsFail(hub: DurableObjectStub<HubDurableObject>, fail: boolean): Promise<void> {
-  await runInDurableObject(hub, (instance: HubDurableObject) => {
-    const proto = Object.getPrototypeOf(instance) as object;
-    const original = Object.getOwnPropertyDescriptor(proto, "deliver");
-    if (!fail) return;
-    restoreDeliver ??= () =>
-      runInDurableObject(hub, () => {
-        if (original) Object.defineProperty(proto, "deliver", original);
-      });
-    Object.defineProperty(proto, "deliver", {
-      ...original,
-      value: async () => {
-        throw new Error("hub unavailable (test)");
-      },
-    });
-  });
-  if (!fail && restoreDeliver) {
-    await restoreDeliver();
+  if (fail) {
+    restoreDeliver ??= await replaceMethod(hub, "deliver", failing("hub unavailable (test)"));
+  } else {
+    restoreDeliver?.();
     restoreDeliver = null;
   }
 }
@@ -93,10 +78,8 @@ async function renewalAlarm(hub: DurableObjectStub<HubDurableObject>): Promise<v
 afterEach(async () => {
   vi.useRealTimers();
   await Promise.all(opened.splice(0).map((socket) => socket.close().catch(() => undefined)));
-  if (restoreDeliver) {
-    await restoreDeliver();
-    restoreDeliver = null;
-  }
+  restoreDeliver?.();
+  restoreDeliver = null;
 });
 
 async function subscribed(user: string, sim: string): Promise<TestSocket> {
@@ -340,25 +323,19 @@ describe("what the hub checks", () => {
     const hub = env.HUB.getByName(hubOf(user));
     const topic = env.TOPIC.getByName(name);
     let crossed = false;
-    await runInDurableObject(hub, (instance: HubDurableObject) => {
-      const proto = Object.getPrototypeOf(instance) as object;
-      const original = Object.getOwnPropertyDescriptor(proto, "deliver");
-      restoreDeliver ??= () =>
-        runInDurableObject(hub, () => {
-          if (original) Object.defineProperty(proto, "deliver", original);
-        });
-      Object.defineProperty(proto, "deliver", {
-        ...original,
-        // Once: the hub had no subscriber when the delivery came, and one attached before it
-        // answered. Afterwards the hub answers as it does.
-        value: async function (this: HubDurableObject, topicName: string, delivery: Delivery) {
-          if (crossed) return original?.value.call(this, topicName, delivery);
+    // Once: the hub had no subscriber when the delivery came, and one attached before it
+    // answered. Afterwards the hub answers as it does.
+    restoreDeliver = await replaceMethod(
+      hub,
+      "deliver",
+      (original) =>
+        async function (this: unknown, topicName: string, delivery: Delivery) {
+          if (crossed) return original.call(this, topicName, delivery);
           crossed = true;
           await env.TOPIC.getByName(topicName).attach(topicName, hubOf(user), null);
           return { status: "detach" };
         },
-      });
-    });
+    );
     await ingestOk(progress(sim, 1));
     // Kept, and the event reaches the subscriber.
     expect(await socket.nextEvent("simulation_progress")).toMatchObject({ seq: 1 });

@@ -2,11 +2,11 @@
  * Edits are all or nothing, an edit that is stored is never reported as refused, and an editor
  * that closes while it starts editing does not stay an editor.
  */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import type { TopicDurableObject } from "../../src/topic/topic-durable-object";
 import { connect, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
+import { failing, replaceMethod } from "../helpers/replace-method";
 import { signToken } from "../helpers/tokens";
 
 const editor = (sub: string) => signToken({ sub, email: `${sub}@example.com`, scope: "edit" });
@@ -34,28 +34,15 @@ async function startEditing(socket: TestSocket, fund: string): Promise<void> {
   expect(reply.event, JSON.stringify(reply)).toBe("editing_started");
 }
 
-/** Makes every topic of this isolate refuse publishes (or stop refusing). */
-let restorePublish: (() => Promise<void>) | null = null;
+/** Makes every topic of this isolate refuse publishes; `restorePublish` (and `afterEach`) stop it. */
+let restorePublish: (() => void) | null = null;
 async function topicsFail(fund: string): Promise<void> {
   const stub = env.TOPIC.getByName(`fund_updates:${fund}`);
-  await runInDurableObject(stub, (instance: TopicDurableObject) => {
-    const proto = Object.getPrototypeOf(instance) as object;
-    const original = Object.getOwnPropertyDescriptor(proto, "publish");
-    restorePublish = () =>
-      runInDurableObject(stub, () => {
-        if (original) Object.defineProperty(proto, "publish", original);
-      });
-    Object.defineProperty(proto, "publish", {
-      ...original,
-      value: async () => {
-        throw new Error("topic unavailable (test)");
-      },
-    });
-  });
+  restorePublish = await replaceMethod(stub, "publish", failing("topic unavailable (test)"));
 }
 
-afterEach(async () => {
-  if (restorePublish) await restorePublish();
+afterEach(() => {
+  restorePublish?.();
   restorePublish = null;
 });
 
@@ -103,7 +90,7 @@ describe("an edit that is stored is never reported as refused", () => {
     json.send("update_resource", edit(fund, "terms.rate", 0.02), "stored1");
     expect(await json.quiet(300)).toEqual([]);
     expect(await documentOf(fund)).toEqual({ terms: { rate: 0.02 } });
-    await restorePublish?.();
+    restorePublish?.();
     restorePublish = null;
     await runDurableObjectAlarm(env.DOCUMENT.getByName(`fund:${fund}`));
     expect(await json.next((frame) => frame.id === "stored1")).toMatchObject({
@@ -121,7 +108,7 @@ describe("an edit that is stored is never reported as refused", () => {
     const pending = await ingest(events);
     expect(pending.status).toBe(503);
     expect(await pending.json()).toMatchObject({ error: { details: { issue: "publish_pending" } } });
-    await restorePublish?.();
+    restorePublish?.();
     restorePublish = null;
     const { results } = await ingestOk(events);
     expect(results.map((result) => [result.seq, result.duplicate])).toEqual([

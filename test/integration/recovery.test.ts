@@ -1,16 +1,14 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { HubDurableObject } from "../../src/hub/hub-durable-object";
 import { hubPlacement } from "../../src/hub/shard";
 import { TOPIC_HISTORY_LIMIT } from "../../src/protocol/limits";
 import { connect, ingestOk, progress, unique } from "../helpers/client";
+import { failing, replaceMethod } from "../helpers/replace-method";
 import { signToken } from "../helpers/tokens";
 
 const SHARDS = 4;
 const hubOf = (sub: string) => hubPlacement(sub, undefined, SHARDS).name;
-const hubInstance = (stub: DurableObjectStub<HubDurableObject>) =>
-  runInDurableObject(stub, (instance: HubDurableObject) => instance);
 
 /** Two users whose sockets land on different hubs. */
 function usersOnDifferentHubs(): [string, string] {
@@ -207,27 +205,19 @@ describe("ordering, recovery and eviction", () => {
     await socket.request("subscribe", { channel: "simulation_updates", simulation_id: sim });
     const hub = env.HUB.getByName(hubOf(user));
     const topicStub = env.TOPIC.getByName(`simulation_updates:${sim}`);
-    // Every hub of this test file's isolate fails deliveries while `fail` is set (tests in a file
-    // run one at a time); the class's own method is put back afterwards.
-    const original = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(await hubInstance(hub)), "deliver");
-    const failing = (fail: boolean) =>
-      runInDurableObject(hub, (instance: HubDurableObject) => {
-        Object.defineProperty(Object.getPrototypeOf(instance), "deliver", {
-          ...original,
-          value: fail
-            ? async () => {
-                throw new Error("hub unavailable (test)");
-              }
-            : original?.value,
-        });
-      });
+    // Every hub of this test file's isolate fails deliveries while `fail` is set.
+    let restore: (() => void) | null = null;
+    const failingHubs = async (fail: boolean) => {
+      if (fail) restore = await replaceMethod(hub, "deliver", failing("hub unavailable (test)"));
+      else restore?.();
+    };
 
     // A transient failure: events wait in the topic and arrive in order once the hub answers.
-    await failing(true);
+    await failingHubs(true);
     await ingestOk([progress(sim, 1), progress(sim, 2)]);
     await expect.poll(async () => (await topicStub.describe()).hubs[hubOf(user)]?.failures, { timeout: 3000 }).toBe(1);
     expect(await socket.quiet(100)).toEqual([]);
-    await failing(false);
+    await failingHubs(false);
     await runDurableObjectAlarm(topicStub);
     expect([await socket.next(), await socket.next()].map((frame) => frame.seq)).toEqual([1, 2]);
     expect((await topicStub.describe()).hubs[hubOf(user)]).toMatchObject({ delivered: 2, failures: 0 });
