@@ -50,6 +50,13 @@ async function readDocument(fund: string): Promise<Response> {
   });
 }
 
+/** A y-websocket client of the fund, once its first sync is done. */
+async function syncedYjs(fund: string, token: string): Promise<YjsTestClient> {
+  const client = await connectYjs(`fund/${fund}`, token);
+  await client.until(() => client.synced, "sync");
+  return client;
+}
+
 /** A fund with one accepted edit (seq 1), to check after each attack that nothing was lost. */
 async function fundWithOneEdit(): Promise<{ fund: string; json: TestSocket }> {
   const fund = unique("fund");
@@ -72,8 +79,7 @@ async function stillHealthy(fund: string, expected: Record<string, unknown>): Pr
   await late.request("subscribe", { channel: "fund_updates", fund_id: fund, since_seq: 0 });
   expect(await late.next()).toMatchObject({ event: "resource_updated", seq: 1 });
   late.close();
-  const yjs = await connectYjs(`fund/${fund}`, await reader("checker"));
-  await yjs.until(() => yjs.synced, "sync");
+  const yjs = await syncedYjs(fund, await reader("checker"));
   expect(yjs.data).toEqual(expected);
   yjs.close();
 }
@@ -99,8 +105,7 @@ function sendRaw(client: YjsTestClient, build: (doc: Y.Doc) => void): Uint8Array
 describe("Yjs updates whose dependencies never arrive", () => {
   it("are refused and the connection closed; nothing pending is kept, stored or served", async () => {
     const { fund, json } = await fundWithOneEdit();
-    const attacker = await connectYjs(`fund/${fund}`, await editor("mallory"));
-    await attacker.until(() => attacker.synced, "sync");
+    const attacker = await syncedYjs(fund, await editor("mallory"));
     // The second of two updates of one client, without the first: every struct waits for it.
     const scratch = new Y.Doc();
     scratch.getMap("data").set("first", "x".repeat(10));
@@ -110,8 +115,7 @@ describe("Yjs updates whose dependencies never arrive", () => {
     await closedWith(attacker, CLOSE_CODES.update_refused);
     expect(attacker.denied.at(-1)).toMatch(/unresolved/);
     // A newcomer downloads the document's state only: no pending megabytes.
-    const newcomer = await connectYjs(`fund/${fund}`, await reader("nina"));
-    await newcomer.until(() => newcomer.synced, "sync");
+    const newcomer = await syncedYjs(fund, await reader("nina"));
     expect(Y.encodeStateAsUpdate(newcomer.doc).byteLength).toBeLessThan(2_000);
     newcomer.close();
     await stillHealthy(fund, BASE);
@@ -148,8 +152,7 @@ describe("depth", () => {
 
   it("a Yjs update nesting maps thousands deep is refused and the connection closed", async () => {
     const { fund, json } = await fundWithOneEdit();
-    const attacker = await connectYjs(`fund/${fund}`, await editor("mallory"));
-    await attacker.until(() => attacker.synced, "sync");
+    const attacker = await syncedYjs(fund, await editor("mallory"));
     sendRaw(attacker, (doc) => {
       doc.transact(() => {
         let map = doc.getMap("data");
@@ -180,8 +183,7 @@ describe("prototype keys inside values", () => {
     }
     const body = `{"event":"resource_updated","data":{"resource_type":"fund","resource_id":"${fund}","path":"terms","value":${poisoned},"updated_by":"engine"}}`;
     expect((await ingest(body)).status).toBe(400);
-    const attacker = await connectYjs(`fund/${fund}`, await editor("mallory"));
-    await attacker.until(() => attacker.synced, "sync");
+    const attacker = await syncedYjs(fund, await editor("mallory"));
     sendRaw(attacker, (doc) => doc.getMap("data").set("terms", JSON.parse(poisoned)));
     await closedWith(attacker, CLOSE_CODES.update_refused);
     await stillHealthy(fund, BASE);
@@ -205,8 +207,7 @@ describe("prototype keys inside values", () => {
       expect(body.document).toEqual(expected);
       expect(Object.getPrototypeOf(body.document.terms)).toBe(Object.prototype);
     }
-    const yjs = await connectYjs(`fund/${fund}`, await reader("yuri"));
-    await yjs.until(() => yjs.synced, "sync");
+    const yjs = await syncedYjs(fund, await reader("yuri"));
     expect(yjs.data).toEqual(expected);
     expect(Object.hasOwn(yjs.data.terms as object, "constructor")).toBe(true);
     yjs.close();
@@ -222,8 +223,7 @@ describe("smaller ones", () => {
       event: "error",
       data: { code: "invalid_message", details: { issue: "non_finite_number" } },
     });
-    const attacker = await connectYjs(`fund/${fund}`, await editor("mallory"));
-    await attacker.until(() => attacker.synced, "sync");
+    const attacker = await syncedYjs(fund, await editor("mallory"));
     sendRaw(attacker, (doc) => doc.getMap("data").set("rate", Number.POSITIVE_INFINITY));
     await closedWith(attacker, CLOSE_CODES.update_refused);
     await stillHealthy(fund, BASE);
@@ -242,12 +242,10 @@ describe("smaller ones", () => {
 
   it("a Yjs client cannot store content outside the data map", async () => {
     const { fund, json } = await fundWithOneEdit();
-    const attacker = await connectYjs(`fund/${fund}`, await editor("mallory"));
-    await attacker.until(() => attacker.synced, "sync");
+    const attacker = await syncedYjs(fund, await editor("mallory"));
     sendRaw(attacker, (doc) => doc.getMap("elsewhere").set("blob", "z".repeat(100_000)));
     await closedWith(attacker, CLOSE_CODES.update_refused);
-    const newcomer = await connectYjs(`fund/${fund}`, await reader("nina"));
-    await newcomer.until(() => newcomer.synced, "sync");
+    const newcomer = await syncedYjs(fund, await reader("nina"));
     expect(Y.encodeStateAsUpdate(newcomer.doc).byteLength).toBeLessThan(2_000);
     newcomer.close();
     await stillHealthy(fund, BASE);
@@ -256,8 +254,7 @@ describe("smaller ones", () => {
 
   it(`one Yjs update changing more than ${MAX_LEAVES_PER_UPDATE} leaves is refused whole`, async () => {
     const { fund, json } = await fundWithOneEdit();
-    const attacker = await connectYjs(`fund/${fund}`, await editor("mallory"));
-    await attacker.until(() => attacker.synced, "sync");
+    const attacker = await syncedYjs(fund, await editor("mallory"));
     sendRaw(attacker, (doc) => {
       doc.transact(() => {
         const cells = new Y.Map<unknown>();
@@ -275,10 +272,8 @@ describe("smaller ones", () => {
 describe("presence", () => {
   it(`an awareness state over ${MAX_AWARENESS_STATE_BYTES} bytes is neither kept nor relayed`, async () => {
     const { fund, json } = await fundWithOneEdit();
-    const watcher = await connectYjs(`fund/${fund}`, await reader("watcher"));
-    await watcher.until(() => watcher.synced, "sync");
-    const big = await connectYjs(`fund/${fund}`, await reader("big"));
-    await big.until(() => big.synced, "sync");
+    const watcher = await syncedYjs(fund, await reader("watcher"));
+    const big = await syncedYjs(fund, await reader("big"));
     big.setPresence({ blob: "x".repeat(MAX_AWARENESS_STATE_BYTES) });
     big.setPresence({ name: "small" }, big.doc.clientID + 1);
     await watcher.until(() => watcher.awareness.size > 0, "the small state");
@@ -295,8 +290,7 @@ describe("presence", () => {
     const clients: YjsTestClient[] = [];
     const state = { blob: "x".repeat(MAX_AWARENESS_STATE_BYTES - 100) };
     for (let i = 0; i < Math.ceil((2 * MAX_PRESENCE_BYTES) / MAX_AWARENESS_STATE_BYTES / 8) + 1; i++) {
-      const client = await connectYjs(`fund/${fund}`, await reader(`p${i}`));
-      await client.until(() => client.synced, "sync");
+      const client = await syncedYjs(fund, await reader(`p${i}`));
       for (let k = 0; k < 8; k++) client.setPresence(state, client.doc.clientID * 10 + k);
       clients.push(client);
     }
@@ -323,19 +317,15 @@ describe("connections per user", () => {
     const token = await reader("many");
     const open: YjsTestClient[] = [];
     for (let i = 0; i < MAX_YJS_CONNECTIONS_PER_USER; i++) {
-      const client = await connectYjs(`fund/${fund}`, token);
-      await client.until(() => client.synced, "sync");
-      open.push(client);
+      open.push(await syncedYjs(fund, token));
     }
     const extra = await connectYjs(`fund/${fund}`, token);
     await closedWith(extra, CLOSE_CODES.too_many_connections);
     // Another user is not affected, and a closed connection frees its place.
-    const other = await connectYjs(`fund/${fund}`, await reader("other"));
-    await other.until(() => other.synced, "sync");
+    const other = await syncedYjs(fund, await reader("other"));
     open[0]?.close();
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const again = await connectYjs(`fund/${fund}`, token);
-    await again.until(() => again.synced, "sync");
+    const again = await syncedYjs(fund, token);
     for (const client of [...open, other, again]) client.close();
   });
 });
@@ -343,8 +333,7 @@ describe("connections per user", () => {
 describe("a flood", () => {
   it("a y-websocket connection that keeps flooding is closed, though some frames get through", async () => {
     const fund = unique("fund");
-    const client = await connectYjs(`fund/${fund}`, await reader("flood"));
-    await client.until(() => client.synced, "sync");
+    const client = await syncedYjs(fund, await reader("flood"));
     // Bursts of 150 frames, 200 ms apart: each burst starts with frames the bucket refilled for,
     // so refusals never run 200 in a row, but they pass 200 within the window by the third.
     for (let burst = 0; burst < 6 && client.closed === null; burst++) {
@@ -361,8 +350,7 @@ describe("what a legitimate client sends is not refused", () => {
   // refused when the later session's id was the higher one.
   it("one update carrying two sessions' edits, the later session's structs decoded first", async () => {
     const { fund, json } = await fundWithOneEdit();
-    const client = await connectYjs(`fund/${fund}`, await editor("offline"));
-    await client.until(() => client.synced, "sync");
+    const client = await syncedYjs(fund, await editor("offline"));
     const first = new Y.Doc();
     first.clientID = 1;
     Y.applyUpdate(first, Y.encodeStateAsUpdate(client.doc));
@@ -385,8 +373,7 @@ describe("what a legitimate client sends is not refused", () => {
 
   it("an offline edit inside a map another client deleted meanwhile is accepted (and discarded)", async () => {
     const { fund, json } = await fundWithOneEdit();
-    const a = await connectYjs(`fund/${fund}`, await editor("ann"));
-    await a.until(() => a.synced, "sync");
+    const a = await syncedYjs(fund, await editor("ann"));
     a.doc.transact(() => {
       const terms = new Y.Map<unknown>();
       a.doc.getMap("data").set("terms", terms);
@@ -401,8 +388,7 @@ describe("what a legitimate client sends is not refused", () => {
     // Meanwhile Ann deletes the map; the server collects what was in it.
     a.doc.getMap("data").delete("terms");
     await stillHealthy(fund, BASE);
-    const b = await connectYjs(`fund/${fund}`, await editor("ben"));
-    await b.until(() => b.synced, "sync");
+    const b = await syncedYjs(fund, await editor("ben"));
     b.ws.send(encodeUpdate(Y.encodeStateAsUpdate(ben, before)));
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(b.closed).toBeNull();
@@ -413,8 +399,7 @@ describe("what a legitimate client sends is not refused", () => {
 
   it("a subdocument is refused (it is not part of the model), and the document stays readable", async () => {
     const { fund, json } = await fundWithOneEdit();
-    const attacker = await connectYjs(`fund/${fund}`, await editor("mallory"));
-    await attacker.until(() => attacker.synced, "sync");
+    const attacker = await syncedYjs(fund, await editor("mallory"));
     sendRaw(attacker, (doc) => doc.getMap("data").set("sub", new Y.Doc()));
     await closedWith(attacker, CLOSE_CODES.update_refused);
     await stillHealthy(fund, BASE);
