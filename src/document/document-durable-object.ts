@@ -53,7 +53,7 @@ import {
 } from "../protocol/yjs/frames";
 import { safeJson } from "../storage/sql";
 import type { NewEvent } from "../topic/topic-store";
-import { changedLeaves, documentJson, type LeafChange, rootMap, setPath } from "./doc-model";
+import { changedLeaves, checkPathFree, documentJson, type LeafChange, rootMap, setPath } from "./doc-model";
 import { DocumentStore, type JsonEditor } from "./document-store";
 import { Presence } from "./presence";
 import { checkUpdate } from "./update-check";
@@ -294,13 +294,19 @@ export class DocumentDurableObject extends DurableObject<Env> {
   /** Why edits, applied in this order to the document as it is, would be refused (none: []). */
   #check(edits: JsonEdit[]): { index: number; error: ProtocolError }[] {
     if (edits.length === 0) return [];
-    const scratch = new Y.Doc();
-    Y.applyUpdate(scratch, Y.encodeStateAsUpdate(this.#doc));
+    // A later edit of a batch may depend on an earlier one, so a batch is tried on a copy. One
+    // edit (every JSON editor's update_resource) is checked against the document itself: a copy
+    // would cost the whole document per keystroke.
+    const single = edits.length === 1;
+    const scratch = single ? null : new Y.Doc();
+    if (scratch) Y.applyUpdate(scratch, Y.encodeStateAsUpdate(this.#doc));
     const refusals: { index: number; error: ProtocolError }[] = [];
     for (const [index, { path, value }] of edits.entries()) {
       try {
         checkValue(value);
-        setPath(scratch, parsePath(path), value, null);
+        const segments = parsePath(path);
+        if (scratch) setPath(scratch, segments, value, null);
+        else checkPathFree(this.#doc, segments);
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
         refusals.push({ index, error });
