@@ -1,10 +1,14 @@
 import type { DocumentDurableObject } from "./document/document-durable-object";
-import type { HubDurableObject } from "./hub/hub-durable-object";
+import type { JsonHubDurableObject } from "./hub/json/json-hub-durable-object";
+import type { SocketIoHubDurableObject } from "./hub/socketio/socketio-hub-durable-object";
 import type { TopicDurableObject } from "./topic/topic-durable-object";
 
 /** The Worker's bindings, as `wrangler.jsonc` and `.dev.vars` / secrets declare them. */
 export interface Env {
-  HUB: DurableObjectNamespace<HubDurableObject>;
+  /** JSON hubs (`hub:<region>:<shard>`). */
+  HUB: DurableObjectNamespace<JsonHubDurableObject>;
+  /** Socket.IO hubs (`sio:<region>:<shard>`). */
+  SIO_HUB: DurableObjectNamespace<SocketIoHubDurableObject>;
   TOPIC: DurableObjectNamespace<TopicDurableObject>;
   DOCUMENT: DurableObjectNamespace<DocumentDurableObject>;
   /** HS256 key for user and publisher tokens (secret; `.dev.vars` locally). */

@@ -5,7 +5,11 @@ declare global {
     interface Env extends WorkerEnv {}
     interface GlobalProps {
       mainModule: typeof import("../src/index");
-      durableNamespaces: "HubDurableObject" | "TopicDurableObject" | "DocumentDurableObject";
+      durableNamespaces:
+        | "JsonHubDurableObject"
+        | "SocketIoHubDurableObject"
+        | "TopicDurableObject"
+        | "DocumentDurableObject";
     }
   }
 }

@@ -13,8 +13,6 @@ import * as v from "valibot";
 import * as Y from "yjs";
 import { accessEndsAt, hasScope, type Principal } from "../auth/principal";
 import type { Env } from "../env";
-import { PrincipalSchema } from "../hub/attachment";
-import { MessageRateLimiter } from "../hub/rate-limiter";
 import { DOCUMENT_NAME_HEADER, PRINCIPAL_HEADER } from "../internal-headers";
 import { encodeServerEvent } from "../protocol/equihome/codec";
 import {
@@ -51,6 +49,8 @@ import {
   encodeUpdate,
   YjsFrameError,
 } from "../protocol/yjs/frames";
+import { PrincipalSchema } from "../socket-host/attachment";
+import { MessageRateLimiter } from "../socket-host/rate-limiter";
 import { safeJson } from "../storage/sql";
 import type { NewEvent } from "../topic/topic-store";
 import { changedLeaves, checkPathFree, documentJson, type LeafChange, rootMap, setPath } from "./doc-model";

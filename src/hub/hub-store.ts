@@ -1,10 +1,9 @@
 /**
- * A hub's durable state: its own name, its heartbeat and renewal times, Socket.IO recovery
- * records, and the subscriptions of sockets whose subscriptions do not fit in their attachment
- * (attachment.ts), read back when a hub wakes from hibernation.
+ * A hub's durable state: its own name, its renewal time, and the subscriptions of sockets whose
+ * subscriptions do not fit in their attachment (hub.ts), read back when a hub wakes from
+ * hibernation. A Socket.IO hub keeps its own beside it (socketio/socketio-store.ts).
  */
 import { addColumnIfMissing } from "../storage/sql";
-import type { RecoveryRecord } from "./socketio-protocol";
 
 export interface StoredSubscription {
   socketId: string;
@@ -18,7 +17,6 @@ export interface StoredSubscription {
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sio_recovery (pid TEXT PRIMARY KEY, record TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS subscriptions (
   socket_id TEXT NOT NULL,
   topic TEXT NOT NULL,
@@ -86,16 +84,6 @@ export class HubStore {
     }
   }
 
-  /** When this (Socket.IO) hub last pinged its sessions. */
-  lastPingAt(): number | null {
-    const row = this.#sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'last_ping_at'").toArray()[0];
-    return row?.value ?? null;
-  }
-
-  setLastPingAt(at: number): void {
-    this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_ping_at', ?)", at);
-  }
-
   /** When this hub last renewed its registrations at its topics. */
   lastRenewAt(): number | null {
     const row = this.#sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'last_renew_at'").toArray()[0];
@@ -104,26 +92,5 @@ export class HubStore {
 
   setLastRenewAt(at: number): void {
     this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_renew_at', ?)", at);
-  }
-
-  putRecovery(pid: string, record: RecoveryRecord, expiresAt: number): void {
-    this.#sql.exec(
-      "INSERT OR REPLACE INTO sio_recovery (pid, record, expires_at) VALUES (?, ?, ?)",
-      pid,
-      JSON.stringify(record),
-      expiresAt,
-    );
-  }
-
-  /** The record left by a closed session, once: it is removed as it is taken. */
-  takeRecovery(pid: string, now: number): RecoveryRecord | null {
-    const row = this.#sql
-      .exec<{ record: string }>("DELETE FROM sio_recovery WHERE pid = ? AND expires_at > ? RETURNING record", pid, now)
-      .toArray()[0];
-    return row ? (JSON.parse(row.record) as RecoveryRecord) : null;
-  }
-
-  pruneRecovery(now: number): void {
-    this.#sql.exec("DELETE FROM sio_recovery WHERE expires_at <= ?", now);
   }
 }

@@ -3,6 +3,8 @@
  * the request's continent (also the hub's location hint, so it is created near its users); the
  * shard from a hash of the user, so one user's sockets share a hub. Pure.
  */
+import type { JsonHubDurableObject } from "./json/json-hub-durable-object";
+import type { SocketIoHubDurableObject } from "./socketio/socketio-hub-durable-object";
 
 const CONTINENT_HINTS: Record<string, DurableObjectLocationHint> = {
   NA: "enam",
@@ -53,6 +55,20 @@ const SESSION_ID = /^([a-z-]+)\.(\d{1,4})\.[A-Za-z0-9_-]{16,64}$/;
 
 export function isSocketIoHub(name: string): boolean {
   return name.startsWith("sio:");
+}
+
+/** The bindings of the two hub classes, one per protocol family. */
+export interface HubNamespaces {
+  HUB: DurableObjectNamespace<JsonHubDurableObject>;
+  SIO_HUB: DurableObjectNamespace<SocketIoHubDurableObject>;
+}
+
+/** The namespace that holds the hub of this name: `sio:` hubs are Socket.IO hubs, others JSON. */
+export function hubNamespace(
+  env: HubNamespaces,
+  name: string,
+): DurableObjectNamespace<JsonHubDurableObject> | DurableObjectNamespace<SocketIoHubDurableObject> {
+  return isSocketIoHub(name) ? env.SIO_HUB : env.HUB;
 }
 
 /** A Socket.IO hub for a new session: no user is known at the handshake, so a random shard. */

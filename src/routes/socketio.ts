@@ -7,8 +7,8 @@
  */
 import { type Context, Hono } from "hono";
 import type { Env } from "../env";
-import { engineError } from "../hub/engine-io";
 import { parseShardCount, sioHubOfSessionId, socketIoHubPlacement } from "../hub/shard";
+import { engineError } from "../hub/socketio/engine-io";
 import { HUB_NAME_HEADER } from "../internal-headers";
 import { ProtocolError } from "../protocol/errors";
 import { checkOrigin } from "./origin";
@@ -44,7 +44,7 @@ async function engineIo(c: Context<{ Bindings: Env }>): Promise<Response> {
   }
   const headers = new Headers(request.headers);
   headers.set(HUB_NAME_HEADER, hubName);
-  const stub = c.env.HUB.getByName(hubName, locationHint ? { locationHint } : {});
+  const stub = c.env.SIO_HUB.getByName(hubName, locationHint ? { locationHint } : {});
   const response = await stub.fetch(new Request(request, { headers }));
   return response.status === 101 ? response : withCors(response, origin);
 }

@@ -15,6 +15,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
+import { hubNamespace } from "../hub/shard";
 import {
   DELIVERY_BATCH,
   DELIVERY_FLUSH_MS,
@@ -290,7 +291,7 @@ export class TopicDurableObject extends DurableObject<Env> {
         const claimsBefore = record.claims;
         let reply: DeliveryReply;
         try {
-          reply = await this.env.HUB.getByName(hub).deliver(topic, delivery);
+          reply = await hubNamespace(this.env, hub).getByName(hub).deliver(topic, delivery);
         } catch (error) {
           if (this.#hubs.get(hub) === record) this.#failed(topic, hub, record, error);
           return;

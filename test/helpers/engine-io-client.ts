@@ -9,7 +9,7 @@
  * packet that matches, leaving the others to later waits.
  */
 import { env, exports } from "cloudflare:workers";
-import type { HubDurableObject } from "../../src/hub/hub-durable-object";
+import type { SocketIoHubDurableObject } from "../../src/hub/socketio/socketio-hub-durable-object";
 
 export const ORIGIN = "http://edge.test";
 export const RS = "\u001e";
@@ -64,9 +64,9 @@ export function eventPacket(name: string, args: unknown[], ackId?: number): stri
 }
 
 /** The hub holding a session: its sid (or a recovery pid) is `<region>.<shard>.<random>`. */
-export function hubOfSid(sid: string): DurableObjectStub<HubDurableObject> {
+export function hubOfSid(sid: string): DurableObjectStub<SocketIoHubDurableObject> {
   const [region, shard] = sid.split(".");
-  return env.HUB.getByName(`sio:${region}:${shard}`);
+  return env.SIO_HUB.getByName(`sio:${region}:${shard}`);
 }
 
 export interface Closed {

@@ -15,9 +15,11 @@ export async function replaceMethod<O extends Rpc.DurableObjectBranded>(
   replacement: (original: Method) => Method,
 ): Promise<() => void> {
   return runInDurableObject(stub, (instance: object) => {
-    const proto = Object.getPrototypeOf(instance) as object;
-    const original = Object.getOwnPropertyDescriptor(proto, name);
-    if (typeof original?.value !== "function") throw new Error(`the class has no method ${name}`);
+    // The class that defines it, which may be a base class (then its subclasses see it too).
+    let proto = Object.getPrototypeOf(instance) as object | null;
+    while (proto && !Object.hasOwn(proto, name)) proto = Object.getPrototypeOf(proto) as object | null;
+    const original = proto ? Object.getOwnPropertyDescriptor(proto, name) : undefined;
+    if (!proto || typeof original?.value !== "function") throw new Error(`the class has no method ${name}`);
     Object.defineProperty(proto, name, { ...original, value: replacement(original.value as Method) });
     return () => Object.defineProperty(proto, name, original);
   });

@@ -7,7 +7,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import * as Y from "yjs";
-import type { HubDurableObject } from "../../src/hub/hub-durable-object";
+import type { JsonHubDurableObject } from "../../src/hub/json/json-hub-durable-object";
 import { hubPlacement } from "../../src/hub/shard";
 import {
   DEDUPE_WINDOW_MS,
@@ -39,7 +39,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 
 /** Makes every hub of this isolate fail deliveries (or stop failing); `afterEach` also stops it. */
 let restoreDeliver: (() => void) | null = null;
-async function hubsFail(hub: DurableObjectStub<HubDurableObject>, fail: boolean): Promise<void> {
+async function hubsFail(hub: DurableObjectStub<JsonHubDurableObject>, fail: boolean): Promise<void> {
   if (fail) {
     restoreDeliver ??= await replaceMethod(hub, "deliver", failing("hub unavailable (test)"));
   } else {
@@ -70,7 +70,7 @@ const track = <S extends EngineSocket>(socket: S): S => {
  * remember when they last renewed (at a faked time), so each call goes further ahead.
  */
 let renewals = 0;
-async function renewalAlarm(hub: DurableObjectStub<HubDurableObject>): Promise<void> {
+async function renewalAlarm(hub: DurableObjectStub): Promise<void> {
   renewals += 1;
   await alarmAfter(hub, 2 * renewals * HUB_RENEW_MS + 1_000);
 }

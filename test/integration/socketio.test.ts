@@ -8,7 +8,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env, exports } from "cloudflare:workers";
 import { decodeJwt } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { MAX_PAYLOAD_BYTES, PING_INTERVAL_MS, PING_TIMEOUT_MS } from "../../src/hub/engine-io";
+import { MAX_PAYLOAD_BYTES, PING_INTERVAL_MS, PING_TIMEOUT_MS } from "../../src/hub/socketio/engine-io";
 import {
   MAX_RATE_LIMITED_REPLIES,
   MAX_RATE_REFUSALS,
@@ -1326,7 +1326,7 @@ describe("connection state recovery", () => {
   it("a CONNECT whose pid names a hub beyond HUB_SHARDS gets a fresh session; that hub is never addressed", async () => {
     const pid = `local.9.${"A".repeat(24)}`;
     const user = unique("user");
-    const ghost = env.HUB.getByName("sio:local:9");
+    const ghost = env.SIO_HUB.getByName("sio:local:9");
     // Plant what a recovery would find there, had the hub existed.
     const record = {
       principal: { sub: user, email: user, scopes: [], resources: null, exp: Math.floor(Date.now() / 1000) + 3600 },

@@ -9,7 +9,7 @@ import {
   TokenClaimsSchema,
 } from "../../../src/auth/claims";
 import { verifyToken } from "../../../src/auth/verify-token";
-import { PrincipalSchema } from "../../../src/hub/attachment";
+import { PrincipalSchema } from "../../../src/socket-host/attachment";
 import { signToken, TEST_JWT_SECRET } from "../../helpers/tokens";
 
 const base = { sub: "user-1", exp: 1_700_000_000 };

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { MessageRateLimiter, type RateVerdict, TokenBucket } from "../../../src/hub/rate-limiter";
 import {
   MAX_RATE_LIMITED_REPLIES,
   MAX_RATE_REFUSALS,
@@ -7,6 +6,7 @@ import {
   MESSAGES_PER_SECOND,
   RATE_REFUSAL_WINDOW_MS,
 } from "../../../src/protocol/limits";
+import { MessageRateLimiter, type RateVerdict, TokenBucket } from "../../../src/socket-host/rate-limiter";
 
 /** How many of `n` takes at time `now` succeed. */
 function takeMany(bucket: TokenBucket, n: number, now: number): number {

@@ -2,16 +2,16 @@
  * Engine.IO v4 sessions on a hub: the polling transport (long-poll GET held in the Durable
  * Object, POST of packets), WebSocket sessions (hibernating), the upgrade of a polling session
  * to WebSocket, and the server's heartbeat. What the packets mean above Engine.IO is the
- * Socket.IO layer's business (socketio-protocol.ts).
+ * Socket.IO layer's business (socketio-protocol.ts), which keeps its own state beside each
+ * session: this is a transport that can be read, and tested, on its own.
  *
  * Polling sessions live in memory: they keep their hub awake while they poll anyway, and a
  * hub that restarts answers "Session ID unknown", upon which the client reconnects. WebSocket
  * sessions survive hibernation through their attachment.
  */
-import type { Principal } from "../auth/principal";
-import { exceedsBytes } from "../protocol/equihome/codec";
-import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
-import { MAX_FRAME_BYTES } from "../protocol/limits";
+import { exceedsBytes } from "../../protocol/equihome/codec";
+import { CLOSE_CODES, ProtocolError } from "../../protocol/errors";
+import { MAX_FRAME_BYTES } from "../../protocol/limits";
 import {
   decodeEnginePacket,
   decodePayload,
@@ -22,11 +22,8 @@ import {
   encodeEnginePacket,
   encodeOpen,
   encodePayload,
-} from "../protocol/socketio/engine";
-import { readBodyLimited } from "../routes/body";
-import { MessageRateLimiter } from "./rate-limiter";
-import type { RecoveryLog } from "./recovery-log";
-import type { LocalSubscription, SubscriberSocket } from "./subscriptions";
+} from "../../protocol/socketio/engine";
+import { readBodyLimited } from "../../routes/body";
 
 /** The server's ping period; socket.io's default, as the contract asks. */
 export const PING_INTERVAL_MS = 25_000;
@@ -45,10 +42,10 @@ const UPGRADE_POLL_HOLD_MS = 100;
 /** How long the last packets of a polling session closed between polls wait for its next poll. */
 const CLOSED_POLL_KEEP_MS = 10_000;
 
-export interface EngineSession extends SubscriberSocket {
-  protocol: "sio";
-  /** The Engine.IO session id; encodes the hub so polling requests and upgrades find it. */
-  sid: string;
+/** One Engine.IO session: its transport and heartbeat state, nothing of what rides on it. */
+export interface EngineSession {
+  /** The session id; encodes the hub so polling requests and upgrades find it. */
+  readonly sid: string;
   transport: "polling" | "websocket";
   ws: WebSocket | null;
   /** A WebSocket that is probing to take over a polling session. */
@@ -62,30 +59,42 @@ export interface EngineSession extends SubscriberSocket {
   /** When this session was last sent a ping; null before its first. Only that ping can time out. */
   pingedAt: number | null;
   closed: boolean;
-  // Socket.IO state
-  /** The Socket.IO socket id once CONNECT to "/" succeeded, else null. */
-  sioId: string | null;
-  principal: Principal | null;
-  /** Connection-state-recovery id, sent to the client in CONNECT. */
-  pid: string | null;
-  /** Offsets of the room events sent, for recovery; null when recovery is off or lost (a wake). */
-  recovery: RecoveryLog | null;
-  rate: MessageRateLimiter;
-  inbox: Promise<void>;
 }
 
-/** What the Engine.IO layer needs from its hub. */
+/** The one constructor of a session, new or restored after a wake. */
+function engineSession(
+  sid: string,
+  ws: WebSocket | null,
+  openedAt: number,
+  pingedAt: number | null,
+  now: number,
+): EngineSession {
+  return {
+    sid,
+    transport: ws ? "websocket" : "polling",
+    ws,
+    probe: null,
+    outbox: [],
+    poll: null,
+    openedAt,
+    lastPongAt: now,
+    pingedAt,
+    closed: false,
+  };
+}
+
+/** What the Engine.IO layer needs from the layer above it and the object holding it. */
 export interface EngineHost {
-  /** Accepts a WebSocket for hibernation and indexes it as this session's. */
+  /** A new session (the layer above keeps its own state beside it): plan its pings. */
+  opened(session: EngineSession): void;
+  /** Accepts a WebSocket (the session's, or a probe) for hibernation and indexes it. */
   acceptWebSocket(session: EngineSession, ws: WebSocket): void;
-  /** Persists what a hibernating WebSocket session must remember. */
-  saveSession(session: EngineSession): void;
-  /** Forgets a closed session: subscriptions, indexes. */
-  forgetSession(session: EngineSession): void;
-  /** The Socket.IO layer: one Engine.IO message packet's data. */
-  onMessage(session: EngineSession, data: string): void;
-  /** A new session whose clock of pings has to be planned. */
-  sessionOpened(): void;
+  /** The session moved to its WebSocket: what a hibernating session must remember changed. */
+  upgraded(session: EngineSession): void;
+  /** A session ended. */
+  closed(session: EngineSession): void;
+  /** One message packet's data, for the layer above. */
+  message(session: EngineSession, data: string): void;
 }
 
 export class EngineIo {
@@ -98,13 +107,20 @@ export class EngineIo {
     private readonly newSid: () => string,
   ) {}
 
-  get sessions(): IterableIterator<EngineSession> {
-    return this.#sessions.values();
+  get size(): number {
+    return this.#sessions.size;
   }
 
-  /** Re-enters a WebSocket session after a wake. */
-  restore(session: EngineSession): void {
-    this.#sessions.set(session.sid, session);
+  /**
+   * Re-enters a WebSocket session after a wake. It was pinged at the hub's last ping if it was
+   * open then (its pong time is the runtime's).
+   */
+  resume(sid: string, ws: WebSocket, openedAt: number, lastPingAt: number | null): EngineSession {
+    const now = Date.now();
+    const pingedAt = lastPingAt !== null && openedAt <= lastPingAt ? lastPingAt : null;
+    const session = engineSession(sid, ws, openedAt, pingedAt, now);
+    this.#sessions.set(sid, session);
+    return session;
   }
 
   /** `/socket.io/?EIO=4&transport=…[&sid=…]`, already checked by the Worker for EIO and transport. */
@@ -205,7 +221,7 @@ export class EngineIo {
         // already closed
       }
     }
-    this.host.forgetSession(session);
+    this.host.closed(session);
   }
 
   /** The WebSocket of a session closed (or its probe failed). */
@@ -238,32 +254,11 @@ export class EngineIo {
     }
   }
 
-  #newSession(transport: "polling" | "websocket", ws: WebSocket | null): EngineSession {
+  #newSession(ws: WebSocket | null): EngineSession {
     const now = Date.now();
-    const sid = this.newSid();
-    const session: EngineSession = {
-      protocol: "sio",
-      id: sid,
-      sid,
-      subscriptions: new Map<string, LocalSubscription>(),
-      transport,
-      ws,
-      probe: null,
-      outbox: [],
-      poll: null,
-      openedAt: now,
-      lastPongAt: now,
-      pingedAt: null,
-      closed: false,
-      sioId: null,
-      principal: null,
-      pid: null,
-      recovery: null,
-      rate: new MessageRateLimiter(now),
-      inbox: Promise.resolve(),
-    };
-    this.#sessions.set(sid, session);
-    this.host.sessionOpened();
+    const session = engineSession(this.newSid(), ws, now, null, now);
+    this.#sessions.set(session.sid, session);
+    this.host.opened(session);
     return session;
   }
 
@@ -278,14 +273,14 @@ export class EngineIo {
   }
 
   #openPolling(): Response {
-    const session = this.#newSession("polling", null);
+    const session = this.#newSession(null);
     return pollingResponse(this.#handshake(session, ["websocket"]));
   }
 
   #openWebSocket(): Response {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    const session = this.#newSession("websocket", server);
+    const session = this.#newSession(server);
     this.host.acceptWebSocket(session, server);
     server.send(this.#handshake(session, []));
     return new Response(null, { status: 101, webSocket: client });
@@ -319,7 +314,7 @@ export class EngineIo {
       // Nothing buffered for polling is lost or repeated: it goes out on the WebSocket, in order.
       const pending = session.outbox.splice(0);
       for (const text of pending) ws.send(text);
-      this.host.saveSession(session);
+      this.host.upgraded(session);
       return;
     }
     try {
@@ -333,7 +328,7 @@ export class EngineIo {
   #onPacket(session: EngineSession, packet: EnginePacket): void {
     switch (packet.type) {
       case "message":
-        this.host.onMessage(session, packet.data);
+        this.host.message(session, packet.data);
         return;
       case "pong":
         session.lastPongAt = Date.now();

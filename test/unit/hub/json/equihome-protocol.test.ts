@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { filterZones } from "../../../src/hub/equihome-protocol";
-import { encodeServerEvent } from "../../../src/protocol/equihome/codec";
+import { filterZones } from "../../../../src/hub/json/equihome-protocol";
+import { encodeServerEvent } from "../../../../src/protocol/equihome/codec";
 
 const zoneUpdates = {
   green: { appreciation_rate: 0.035, default_rate: 0.015, risk_score: 2 },

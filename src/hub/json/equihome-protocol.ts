@@ -2,10 +2,10 @@
  * The Equihome JSON protocol on a hub: one socket's client events in, server events out. The
  * hub Durable Object owns the sockets; this owns what they say.
  */
-import { accessEndsAt, canAccess, hasScope, type Principal } from "../auth/principal";
-import { type AuthConfig, verifyToken } from "../auth/verify-token";
-import type { DocumentDurableObject } from "../document/document-durable-object";
-import { CHANNELS } from "../protocol/equihome/channels";
+import { accessEndsAt, canAccess, hasScope, type Principal } from "../../auth/principal";
+import { type AuthConfig, verifyToken } from "../../auth/verify-token";
+import type { DocumentDurableObject } from "../../document/document-durable-object";
+import { CHANNELS } from "../../protocol/equihome/channels";
 import {
   type ClientMessage,
   decodeClientFrame,
@@ -15,7 +15,7 @@ import {
   parseSubscription,
   type Subscription,
   subscriptionEcho,
-} from "../protocol/equihome/codec";
+} from "../../protocol/equihome/codec";
 import {
   checkValue,
   documentName,
@@ -25,33 +25,26 @@ import {
   parsePath,
   parseResourceRef,
   type ResourceRef,
-} from "../protocol/equihome/editing";
-import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
+} from "../../protocol/equihome/editing";
+import { CLOSE_CODES, ProtocolError } from "../../protocol/errors";
 import {
   MAX_EDITING_SESSIONS_PER_SOCKET,
+  MAX_FRAME_BYTES,
   MAX_JSON_SOCKETS_PER_USER,
   MAX_SUBSCRIPTIONS_PER_SOCKET,
-} from "../protocol/limits";
-import { parseTopicName, type TopicEvent, topicName } from "../protocol/topics";
-import type { HubSocket } from "./hub-socket";
-import type { MessageRateLimiter } from "./rate-limiter";
-import type { LocalSubscription, SubscriberSocket, SubscriptionIndex } from "./subscriptions";
+} from "../../protocol/limits";
+import { parseTopicName, type TopicEvent, topicName } from "../../protocol/topics";
+import { type InboundSocket, type InboundWire, Malformed } from "../../socket-host/inbound";
+import type { LocalSubscription, SubscriberSocket, SubscriptionIndex } from "../subscriptions";
 
-export interface JsonSocket extends SubscriberSocket {
-  protocol: "json";
-  ws: WebSocket;
+export interface JsonSocket extends SubscriberSocket, InboundSocket {
+  readonly ws: WebSocket;
   principal: Principal;
-  rate: MessageRateLimiter;
-  /**
-   * The socket's messages are handled one after another, so replies come in request order and
-   * an `unsubscribe` never overtakes the `subscribe` before it.
-   */
-  inbox: Promise<void>;
 }
 
 /** What the protocol needs from its hub. */
 export interface JsonHub {
-  index: SubscriptionIndex<HubSocket>;
+  index: SubscriptionIndex<JsonSocket>;
   authConfig(): AuthConfig;
   hubName(): string;
   document(name: string): DurableObjectStub<DocumentDurableObject>;
@@ -62,58 +55,41 @@ export interface JsonHub {
   isOpen(socket: JsonSocket): boolean;
 }
 
-export class EquihomeProtocol {
+export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayBuffer, ClientMessage> {
   /** Zone-filtered frames of the event being delivered, by zone set: encoded once per set. */
   #zoneFrames = { seq: -1, topic: "", frames: new Map<string, string>() };
 
   constructor(private readonly hub: JsonHub) {}
 
-  /**
-   * Checks expiry and rate as the frame arrives, then queues it behind the socket's earlier
-   * frames; resolves when it has been handled.
-   */
-  onMessage(socket: JsonSocket, frame: string | ArrayBuffer, now: number): Promise<void> {
-    if (accessEndsAt(socket.principal) <= now) {
-      this.expire(socket);
-      return Promise.resolve();
-    }
-    const verdict = socket.rate.check(now);
-    if (verdict !== "accept") {
-      if (verdict === "close") {
-        this.hub.close(socket, CLOSE_CODES.policy_violation, "message rate limit exceeded");
-      } else if (verdict === "refuse") {
-        const refusal = new ProtocolError("invalid_message", "Message rate limit exceeded; message dropped", {
-          details: { issue: "rate_limited" },
-        });
-        send(socket, encodeError(refusal, decodeClientFrame(frame).id));
-      }
-      return Promise.resolve();
-    }
-    socket.inbox = socket.inbox
-      .then(() => this.#handle(socket, frame))
-      .catch((error) => console.error("unhandled failure in a JSON-protocol message", error));
-    return socket.inbox;
+  // -------------------------------------------------------------------------------------------
+  // The inbound wire (socket-host/inbound.ts): one text frame is one JSON message.
+
+  readonly maxFrameBytes = MAX_FRAME_BYTES;
+
+  expiresAt(socket: JsonSocket): number {
+    return accessEndsAt(socket.principal);
   }
 
-  async #handle(socket: JsonSocket, frame: string | ArrayBuffer): Promise<void> {
+  decode(_socket: JsonSocket, frame: string | ArrayBuffer): ClientMessage | Malformed {
     const message = decodeClientFrame(frame);
-    if (isDecodeFailure(message)) {
-      send(socket, encodeError(message.error, message.id));
-      if (message.error.details?.issue === "frame_too_large") {
-        this.hub.close(socket, CLOSE_CODES.message_too_big, "frame too large");
-      }
-      return;
-    }
-    try {
-      await this.#dispatch(socket, message);
-    } catch (error) {
-      const refusal =
-        error instanceof ProtocolError
-          ? error
-          : new ProtocolError("server_error", "Internal server error", { cause: error });
-      if (refusal.code === "server_error") console.error(`event ${message.event} failed`, error);
-      send(socket, encodeError(refusal, message.id));
-    }
+    return isDecodeFailure(message) ? new Malformed(message.error) : message;
+  }
+
+  needsToken(): boolean {
+    return true; // refresh_token too: a token must be refreshed before it runs out
+  }
+
+  run(socket: JsonSocket, message: ClientMessage): Promise<void> {
+    return this.#dispatch(socket, message);
+  }
+
+  /** An `error` event, with the message's id when it has one. */
+  refuse(socket: JsonSocket, error: ProtocolError, message: ClientMessage | null, frame: string | ArrayBuffer): void {
+    send(socket, encodeError(error, message ? message.id : decodeClientFrame(frame).id));
+  }
+
+  close(socket: JsonSocket, code: number, reason: string): void {
+    this.hub.close(socket, code, reason);
   }
 
   /** The token ran out: one `authentication_error`, then close 4401. */
@@ -317,7 +293,7 @@ export class EquihomeProtocol {
     const token = message.data.token;
     if (typeof token !== "string") {
       throw new ProtocolError("invalid_message", "refresh_token needs data.token", {
-        details: { issue: "Missing token" },
+        details: { issue: "missing_token" },
       });
     }
     const principal = await verifyToken(token, this.hub.authConfig());

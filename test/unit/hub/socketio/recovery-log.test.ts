@@ -7,7 +7,7 @@ import {
   recoverySetting,
   recoveryWanted,
   resumePoints,
-} from "../../../src/hub/recovery-log";
+} from "../../../../src/hub/socketio/recovery-log";
 
 describe("recovery log", () => {
   it("numbers sent events 1, 2, 3 across rooms", () => {

@@ -4,10 +4,10 @@
  * feeds, ping, and the server events fed by topics. One namespace, "/".
  */
 import * as v from "valibot";
-import { accessEndsAt, canAccess, type Principal } from "../auth/principal";
-import { type AuthConfig, verifyToken } from "../auth/verify-token";
-import { CLOSE_CODES, type ErrorCode, ProtocolError } from "../protocol/errors";
-import { MAX_SIO_SESSIONS_PER_USER, MAX_SUBSCRIPTIONS_PER_SOCKET } from "../protocol/limits";
+import { accessEndsAt, canAccess, type Principal } from "../../auth/principal";
+import { type AuthConfig, verifyToken } from "../../auth/verify-token";
+import { CLOSE_CODES, ProtocolError } from "../../protocol/errors";
+import { MAX_SIO_SESSIONS_PER_USER, MAX_SUBSCRIPTIONS_PER_SOCKET } from "../../protocol/limits";
 import {
   AuthenticateSchema,
   CommodityListSchema,
@@ -16,8 +16,8 @@ import {
   SYSTEM_ALERTS_CHANNEL,
   USER_ROOMS,
   UserIdSchema,
-} from "../protocol/quantenergx/events";
-import { encodeEnginePacket } from "../protocol/socketio/engine";
+} from "../../protocol/quantenergx/events";
+import { encodeEnginePacket } from "../../protocol/socketio/engine";
 import {
   decodeSioPacket,
   encodeAck,
@@ -25,13 +25,14 @@ import {
   encodeSioPacket,
   SIO,
   type SioPacket,
-} from "../protocol/socketio/parser";
-import { parseTopicName, type TopicEvent, topicName } from "../protocol/topics";
-import type { AttachResult } from "../topic/topic-durable-object";
+} from "../../protocol/socketio/parser";
+import { parseTopicName, type TopicEvent, topicName } from "../../protocol/topics";
+import { asRefusal, type InboundSocket, type InboundWire, Malformed } from "../../socket-host/inbound";
+import { MessageRateLimiter } from "../../socket-host/rate-limiter";
+import type { AttachResult } from "../../topic/topic-durable-object";
+import type { LocalSubscription, Subscribed, SubscriberSocket, SubscriptionIndex } from "../subscriptions";
 import type { EngineIo, EngineSession } from "./engine-io";
-import type { HubSocket } from "./hub-socket";
 import { emptyRecoveryLog, noteJoin, noteSent, type RecoveryLog, recoveryWanted, resumePoints } from "./recovery-log";
-import type { LocalSubscription, Subscribed, SubscriptionIndex } from "./subscriptions";
 
 /** What recovery needs to resume a session elsewhere: who, its rooms, and what it was sent. */
 export interface RecoveryRecord {
@@ -40,15 +41,52 @@ export interface RecoveryRecord {
   log: RecoveryLog;
 }
 
+/** A Socket.IO socket: its state, beside the Engine.IO session that carries it. */
+export interface SioSocket extends SubscriberSocket, InboundSocket {
+  /** The Engine.IO session; its sid is also this socket's id. */
+  readonly engine: EngineSession;
+  /** The Socket.IO socket id once CONNECT to "/" succeeded, else null. */
+  sioId: string | null;
+  principal: Principal | null;
+  /** Connection-state-recovery id, sent to the client in CONNECT. */
+  pid: string | null;
+  /** Offsets of the room events sent, for recovery; null when recovery is off or lost (a wake). */
+  recovery: RecoveryLog | null;
+}
+
+/** The one constructor of a socket: new on a new session, or restored after a wake. */
+export function sioSocket(
+  engine: EngineSession,
+  state: Pick<SioSocket, "sioId" | "principal" | "pid"> = { sioId: null, principal: null, pid: null },
+): SioSocket {
+  return {
+    engine,
+    id: engine.sid,
+    subscriptions: new Map(),
+    ...state,
+    // What was sent before a hibernation is not known: a restored session cannot be resumed.
+    recovery: null,
+    rate: new MessageRateLimiter(Date.now()),
+    inbox: Promise.resolve(),
+  };
+}
+
+/** When a socket's token ends; never while it has none. */
+export function sioExpiresAt(socket: SioSocket): number {
+  return socket.principal ? accessEndsAt(socket.principal) : Number.POSITIVE_INFINITY;
+}
+
 /** What the Socket.IO layer needs from its hub. */
 export interface SioHub {
   engine: EngineIo;
-  index: SubscriptionIndex<HubSocket>;
+  index: SubscriptionIndex<SioSocket>;
+  /** Every Socket.IO socket of the hub. */
+  sockets(): Iterable<SioSocket>;
   authConfig(): AuthConfig;
   /** Persists a WebSocket session's Socket.IO state in its attachment. */
-  saveSession(session: EngineSession): void;
+  saveSession(session: SioSocket): void;
   /** The session's token changed: its expiry may be the hub's next alarm. */
-  principalChanged(session: EngineSession): void;
+  principalChanged(session: SioSocket): void;
   /** Whether clients get connection state recovery unless their CONNECT auth says otherwise. */
   recoveryByDefault(): boolean;
   /** A new private recovery id for this hub. */
@@ -57,9 +95,9 @@ export interface SioHub {
   takeRecovery(pid: string): Promise<RecoveryRecord | null>;
 }
 
-type EventHandler = (session: EngineSession, args: unknown[]) => Promise<unknown>;
+type EventHandler = (session: SioSocket, args: unknown[]) => Promise<unknown>;
 
-export class SocketIoProtocol {
+export class SocketIoProtocol implements InboundWire<SioSocket, string, SioPacket> {
   /** The Socket.IO frame of the event being delivered, encoded once per hub. */
   #frame = { seq: -1, topic: "", text: "" };
   #handlers: Record<string, EventHandler>;
@@ -80,22 +118,45 @@ export class SocketIoProtocol {
     };
   }
 
-  /** One Engine.IO message: rate-checked as it arrives, then handled in order. */
-  onMessage(session: EngineSession, data: string): void {
-    const verdict = session.rate.check(Date.now());
-    if (verdict !== "accept") {
-      if (verdict === "close") {
-        this.hub.engine.close(session, CLOSE_CODES.policy_violation, "message rate limit exceeded");
-      } else if (verdict === "refuse") {
-        this.#error(session, "invalid_message", "Message rate limit exceeded; message dropped", {
-          issue: "rate_limited",
-        });
-      }
-      return;
+  // -------------------------------------------------------------------------------------------
+  // The inbound wire (socket-host/inbound.ts): one Engine.IO message's data is one packet.
+
+  readonly maxFrameBytes = null; // Engine.IO bounds its payloads
+
+  expiresAt(session: SioSocket): number {
+    return sioExpiresAt(session);
+  }
+
+  decode(_session: SioSocket, data: string): SioPacket | Malformed {
+    try {
+      return decodeSioPacket(data);
+    } catch {
+      // Like socket.io: a packet that cannot be parsed ends the connection.
+      return new Malformed(null, { code: CLOSE_CODES.unsupported_data, reason: "malformed Socket.IO packet" });
     }
-    session.inbox = session.inbox
-      .then(() => this.#handle(session, data))
-      .catch((error) => console.error("unhandled failure in a Socket.IO message", error));
+  }
+
+  /** Events need a live token, except `authenticate`, which brings a new one (as CONNECT can). */
+  needsToken(packet: SioPacket): boolean {
+    return packet.type === SIO.EVENT && eventName(packet) !== "authenticate";
+  }
+
+  close(session: SioSocket, code: number, reason: string): void {
+    this.hub.engine.close(session.engine, code, reason);
+  }
+
+  /** A refusal: in the ack when the client asked for one, else as an `error` event. */
+  refuse(session: SioSocket, error: ProtocolError, packet: SioPacket | null): void {
+    const details = error.details ?? {};
+    const event = packet?.type === SIO.EVENT ? eventName(packet) : undefined;
+    const payload = {
+      code: error.code,
+      message: error.message,
+      details: event === undefined ? details : { event, ...details },
+    };
+    if (packet?.id !== undefined) {
+      this.hub.engine.send(session.engine, encodeEnginePacket("message", encodeAck(packet.id, [{ error: payload }])));
+    } else this.#emit(session, "error", payload);
   }
 
   /**
@@ -103,7 +164,7 @@ export class SocketIoProtocol {
    * (with recovery on) is what the client sends back to resume. The event part is encoded once
    * per hub, the offset appended per session.
    */
-  emitTopicEvent(session: EngineSession, subscription: LocalSubscription, event: TopicEvent): void {
+  emitTopicEvent(session: SioSocket, subscription: LocalSubscription, event: TopicEvent): void {
     if (this.#frame.seq !== event.seq || this.#frame.topic !== subscription.topic) {
       const { event: name, data } = JSON.parse(event.frame) as { event: string; data: unknown };
       const whole = encodeEnginePacket("message", encodeEvent(name, [data]));
@@ -112,7 +173,7 @@ export class SocketIoProtocol {
     const text = session.recovery
       ? `${this.#frame.text},"${noteSent(session.recovery, subscription.topic, event.seq)}"]`
       : `${this.#frame.text}]`;
-    this.hub.engine.send(session, text);
+    this.hub.engine.send(session.engine, text);
   }
 
   /**
@@ -120,7 +181,7 @@ export class SocketIoProtocol {
    * `resync {room, seq, recovered: false}` tells the client to reload that room's data, then the
    * room's latest state follows when it has one (a commodity's last tick).
    */
-  resync(session: EngineSession, subscription: LocalSubscription, seq: number, latest: TopicEvent | null): void {
+  resync(session: SioSocket, subscription: LocalSubscription, seq: number, latest: TopicEvent | null): void {
     const { channel, key } = parseTopicName(subscription.topic);
     if (session.recovery) noteJoin(session.recovery, subscription.topic, seq, latest ? [latest.seq] : []);
     this.#emit(session, "resync", { room: roomOfTopic(channel, key), seq, recovered: false });
@@ -128,27 +189,22 @@ export class SocketIoProtocol {
   }
 
   /** The token ran out: `auth-error`, then the session ends (close 4401 on a WebSocket). */
-  expire(session: EngineSession): void {
+  expire(session: SioSocket): void {
     this.#emit(session, "auth-error", { message: "Token expired", code: "authentication_error" });
-    this.hub.engine.send(session, encodeEnginePacket("message", encodeSioPacket({ type: SIO.DISCONNECT, nsp: "/" })));
-    this.hub.engine.close(session, 4401, "token expired");
+    this.hub.engine.send(
+      session.engine,
+      encodeEnginePacket("message", encodeSioPacket({ type: SIO.DISCONNECT, nsp: "/" })),
+    );
+    this.hub.engine.close(session.engine, CLOSE_CODES.authentication_failed, "token expired");
   }
 
   /** What a closing session leaves for recovery, or null when there is nothing to resume. */
-  recoveryRecord(session: EngineSession): RecoveryRecord | null {
+  recoveryRecord(session: SioSocket): RecoveryRecord | null {
     if (!session.principal || session.pid === null || !session.recovery) return null;
     return { principal: session.principal, rooms: [...session.subscriptions.keys()], log: session.recovery };
   }
 
-  async #handle(session: EngineSession, data: string): Promise<void> {
-    let packet: SioPacket;
-    try {
-      packet = decodeSioPacket(data);
-    } catch {
-      // Like socket.io: a packet that cannot be parsed ends the connection.
-      this.hub.engine.close(session, 1003, "malformed Socket.IO packet");
-      return;
-    }
+  async run(session: SioSocket, packet: SioPacket): Promise<void> {
     switch (packet.type) {
       case SIO.CONNECT:
         if (packet.nsp !== "/") {
@@ -165,13 +221,9 @@ export class SocketIoProtocol {
       case SIO.BINARY_EVENT:
       case SIO.BINARY_ACK:
         if (session.sioId !== null) {
-          this.#error(
-            session,
-            "invalid_message",
-            "Binary attachments are not supported",
-            { issue: "binary" },
-            packet.id,
-          );
+          throw new ProtocolError("invalid_message", "Binary attachments are not supported", {
+            details: { issue: "binary" },
+          });
         }
         return;
       default:
@@ -179,15 +231,14 @@ export class SocketIoProtocol {
     }
   }
 
-  async #connect(session: EngineSession, auth: Record<string, unknown> | undefined): Promise<void> {
+  async #connect(session: SioSocket, auth: Record<string, unknown> | undefined): Promise<void> {
     if (session.sioId !== null) {
       this.#send(session, { type: SIO.CONNECT, nsp: "/", data: { sid: session.sioId, pid: session.pid } });
       return;
     }
     let principal: Principal | null = null;
     const refuse = (error: unknown) => {
-      const refusal =
-        error instanceof ProtocolError ? error : new ProtocolError("server_error", "Internal server error");
+      const refusal = asRefusal(error, "Socket.IO CONNECT");
       this.#send(session, {
         type: SIO.CONNECT_ERROR,
         nsp: "/",
@@ -242,7 +293,7 @@ export class SocketIoProtocol {
   }
 
   /** Resumes a previous session's rooms from right after what the client received, missed events first. */
-  async #recover(session: EngineSession, resume: Record<string, number>): Promise<void> {
+  async #recover(session: SioSocket, resume: Record<string, number>): Promise<void> {
     for (const [topic, since] of Object.entries(resume)) {
       const subscribed = await this.hub.index.subscribe(session, topic, null, since);
       if (!subscribed) continue;
@@ -252,58 +303,39 @@ export class SocketIoProtocol {
     }
   }
 
-  #disconnect(session: EngineSession): void {
+  #disconnect(session: SioSocket): void {
     for (const topic of [...session.subscriptions.keys()]) this.hub.index.unsubscribe(session, topic);
     session.sioId = null;
     session.principal = null;
     this.hub.saveSession(session);
   }
 
-  async #event(session: EngineSession, packet: SioPacket): Promise<void> {
-    const [name, ...args] = packet.data as [string | number, ...unknown[]];
-    const event = String(name);
+  async #event(session: SioSocket, packet: SioPacket): Promise<void> {
+    const event = eventName(packet);
     const handler = Object.hasOwn(this.#handlers, event) ? this.#handlers[event] : undefined;
     if (!handler) {
-      this.#error(
-        session,
-        "invalid_event",
-        `Event type "${event}" is unknown`,
-        { event, events: Object.keys(this.#handlers) },
-        packet.id,
-      );
-      return;
+      throw new ProtocolError("invalid_event", `Event type "${event}" is unknown`, {
+        details: { events: Object.keys(this.#handlers) },
+      });
     }
     if (!session.principal && event !== "authenticate" && event !== "ping") {
-      this.#error(session, "authentication_error", "Authenticate first", { event }, packet.id);
-      return;
+      throw new ProtocolError("authentication_error", "Authenticate first");
     }
-    if (session.principal && accessEndsAt(session.principal) <= Date.now() && event !== "authenticate") {
-      this.expire(session);
-      return;
-    }
-    try {
-      const reply = await handler(session, args);
-      if (packet.id !== undefined)
-        this.#send(session, { type: SIO.ACK, nsp: "/", id: packet.id, data: [reply ?? null] });
-    } catch (error) {
-      const refusal =
-        error instanceof ProtocolError ? error : new ProtocolError("server_error", "Internal server error");
-      if (refusal.code === "server_error") console.error(`Socket.IO event ${event} failed`, error);
-      this.#error(session, refusal.code, refusal.message, { event, ...(refusal.details ?? {}) }, packet.id);
-    }
+    const [, ...args] = packet.data as unknown[];
+    const reply = await handler(session, args);
+    if (packet.id !== undefined) this.#send(session, { type: SIO.ACK, nsp: "/", id: packet.id, data: [reply ?? null] });
   }
 
   // -------------------------------------------------------------------------------------------
   // The QuantEnergx events. Each returns the payload of its confirmation, also given to an ack.
 
-  async #authenticate(session: EngineSession, payload: unknown): Promise<unknown> {
+  async #authenticate(session: SioSocket, payload: unknown): Promise<unknown> {
     let principal: Principal;
     try {
       principal = await this.#verify(payload);
       this.#checkSessionLimit(session, principal.sub);
     } catch (error) {
-      const refusal =
-        error instanceof ProtocolError ? error : new ProtocolError("server_error", "Internal server error");
+      const refusal = asRefusal(error, "Socket.IO authenticate");
       const reply = {
         message: refusal.message,
         code: refusal.code,
@@ -340,7 +372,7 @@ export class SocketIoProtocol {
   }
 
   /** Tells the client which market subscriptions ended because its token no longer reaches them. */
-  #marketsEnded(session: EngineSession, topics: string[]): void {
+  #marketsEnded(session: SioSocket, topics: string[]): void {
     if (topics.length === 0) return;
     const commodities = topics.map((topic) => parseTopicName(topic).key as string);
     this.#emit(session, "market-unsubscribed", {
@@ -371,9 +403,9 @@ export class SocketIoProtocol {
    * A user's authenticated sessions on this hub are bounded (MAX_SIO_SESSIONS_PER_USER); the
    * session itself does not count, so authenticating it again as the same user is always fine.
    */
-  #checkSessionLimit(session: EngineSession, sub: string): void {
+  #checkSessionLimit(session: SioSocket, sub: string): void {
     let open = 0;
-    for (const other of this.hub.engine.sessions) if (other !== session && other.principal?.sub === sub) open += 1;
+    for (const other of this.hub.sockets()) if (other !== session && other.principal?.sub === sub) open += 1;
     if (open >= MAX_SIO_SESSIONS_PER_USER) {
       throw new ProtocolError("authorization_error", `At most ${MAX_SIO_SESSIONS_PER_USER} sessions per user`, {
         details: { issue: "connection_limit", limit: MAX_SIO_SESSIONS_PER_USER },
@@ -382,14 +414,14 @@ export class SocketIoProtocol {
   }
 
   /** Every authenticated client receives system alerts. */
-  async #authenticated(session: EngineSession): Promise<void> {
+  async #authenticated(session: SioSocket): Promise<void> {
     const topic = topicName({ channel: SYSTEM_ALERTS_CHANNEL, key: null });
     if (session.subscriptions.has(topic)) return;
     const subscribed = await this.hub.index.subscribe(session, topic, null, null);
     if (subscribed) this.#goLive(session, subscribed, false);
   }
 
-  async #joinUserRoom(session: EngineSession, room: keyof typeof USER_ROOMS, payload: unknown): Promise<unknown> {
+  async #joinUserRoom(session: SioSocket, room: keyof typeof USER_ROOMS, payload: unknown): Promise<unknown> {
     const userId = this.#ownUserId(session, payload);
     const spec = USER_ROOMS[room];
     const subscribed = await this.#subscribe(session, topicName({ channel: spec.channel, key: userId }));
@@ -411,7 +443,7 @@ export class SocketIoProtocol {
   }
 
   /** A user joins only their own rooms. */
-  #ownUserId(session: EngineSession, payload: unknown): string {
+  #ownUserId(session: SioSocket, payload: unknown): string {
     const parsed = v.safeParse(UserIdSchema, payload);
     if (!parsed.success)
       throw new ProtocolError("invalid_message", "Expected a user id string", {
@@ -425,7 +457,7 @@ export class SocketIoProtocol {
     return parsed.output;
   }
 
-  async #subscribeMarket(session: EngineSession, payload: unknown): Promise<unknown> {
+  async #subscribeMarket(session: SioSocket, payload: unknown): Promise<unknown> {
     const commodities = this.#commodities(payload);
     for (const commodity of commodities) {
       if (!canAccess(session.principal as Principal, "commodity", commodity)) {
@@ -456,7 +488,7 @@ export class SocketIoProtocol {
     return reply;
   }
 
-  async #unsubscribeMarket(session: EngineSession, payload: unknown): Promise<unknown> {
+  async #unsubscribeMarket(session: SioSocket, payload: unknown): Promise<unknown> {
     const commodities = this.#commodities(payload);
     for (const commodity of commodities) {
       this.hub.index.release(session, topicName({ channel: MARKET_CHANNEL, key: commodity }), "explicit");
@@ -480,14 +512,14 @@ export class SocketIoProtocol {
     return [...new Set(parsed.output)];
   }
 
-  async #subscribe(session: EngineSession, topic: string): Promise<Subscribed> {
+  async #subscribe(session: SioSocket, topic: string): Promise<Subscribed> {
     this.#checkLimit(session, [topic]);
     if (session.subscriptions.get(topic)?.pending === null) return null; // already live: nothing to resend
     return this.hub.index.subscribe(session, topic, null, null);
   }
 
   /** The rooms a request would add must fit MAX_SUBSCRIPTIONS_PER_SOCKET; as on `/v1/ws`. */
-  #checkLimit(session: EngineSession, topics: string[]): void {
+  #checkLimit(session: SioSocket, topics: string[]): void {
     const added = new Set(topics.filter((topic) => !session.subscriptions.has(topic))).size;
     if (added > 0 && session.subscriptions.size + added > MAX_SUBSCRIPTIONS_PER_SOCKET) {
       throw new ProtocolError("invalid_subscription", "Too many subscriptions on this connection", {
@@ -498,7 +530,7 @@ export class SocketIoProtocol {
 
   /** Sends the topic's initial events (latest state or replay), then what arrived meanwhile. */
   #goLive(
-    session: EngineSession,
+    session: SioSocket,
     { result, subscription }: { result: AttachResult; subscription: LocalSubscription },
     initial: boolean,
   ): void {
@@ -515,29 +547,20 @@ export class SocketIoProtocol {
     this.hub.index.goLive(session, subscription, result.seq);
   }
 
-  #disconnectRooms(session: EngineSession): void {
+  #disconnectRooms(session: SioSocket): void {
     for (const topic of [...session.subscriptions.keys()]) this.hub.index.unsubscribe(session, topic);
   }
 
-  #emit(session: EngineSession, event: string, payload: unknown): void {
-    this.hub.engine.send(session, encodeEnginePacket("message", encodeEvent(event, [payload])));
+  #emit(session: SioSocket, event: string, payload: unknown): void {
+    this.hub.engine.send(session.engine, encodeEnginePacket("message", encodeEvent(event, [payload])));
   }
 
-  /** A refusal: in the ack when the client asked for one, else as an `error` event. */
-  #error(
-    session: EngineSession,
-    code: ErrorCode,
-    message: string,
-    details: Record<string, unknown>,
-    ackId?: number,
-  ): void {
-    const payload = { code, message, details };
-    if (ackId !== undefined)
-      this.hub.engine.send(session, encodeEnginePacket("message", encodeAck(ackId, [{ error: payload }])));
-    else this.#emit(session, "error", payload);
+  #send(session: SioSocket, packet: SioPacket): void {
+    this.hub.engine.send(session.engine, encodeEnginePacket("message", encodeSioPacket(packet)));
   }
+}
 
-  #send(session: EngineSession, packet: SioPacket): void {
-    this.hub.engine.send(session, encodeEnginePacket("message", encodeSioPacket(packet)));
-  }
+/** The event name of an EVENT packet (`["name", ...args]`). */
+function eventName(packet: SioPacket): string {
+  return String((packet.data as unknown[])[0]);
 }

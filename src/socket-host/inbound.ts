@@ -1,0 +1,114 @@
+/**
+ * The one inbound pipeline of a socket, whatever its protocol: size, rate, then in arrival
+ * order decode, token expiry, run; and a refusal, in the protocol's own encoding, for whatever
+ * fails. Each protocol supplies only its wire (an {@link InboundWire}): how a frame decodes
+ * into a command, how a refusal and an expiry are told to the client, how the socket closes.
+ */
+import { exceedsBytes } from "../protocol/equihome/codec";
+import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
+import type { MessageRateLimiter } from "./rate-limiter";
+
+/** What the pipeline keeps per socket. */
+export interface InboundSocket {
+  rate: MessageRateLimiter;
+  /**
+   * The socket's frames are handled one after another, so replies come in request order and an
+   * `unsubscribe` never overtakes the `subscribe` before it.
+   */
+  inbox: Promise<void>;
+}
+
+/**
+ * A frame that could not be decoded: the refusal to send (null: none, the close says it all),
+ * and whether the socket closes after it.
+ */
+export class Malformed {
+  constructor(
+    readonly error: ProtocolError | null,
+    readonly close: { code: number; reason: string } | null = null,
+  ) {}
+}
+
+export interface InboundWire<S extends InboundSocket, F, C> {
+  /** Largest text frame, in UTF-8 bytes; null when the transport bounds frames itself. */
+  readonly maxFrameBytes: number | null;
+  /** When the socket's token stops being valid (ms); +Infinity while it has none. */
+  expiresAt(socket: S): number;
+  decode(socket: S, frame: F): C | Malformed;
+  /**
+   * Whether the command must be refused once the token expired. Re-authenticating on the same
+   * connection (Socket.IO's `authenticate`, or its CONNECT) is the one thing an expired one may do.
+   */
+  needsToken(command: C): boolean;
+  run(socket: S, command: C): Promise<void>;
+  /** Tells the client why its frame (decoded into `command`, or not) was refused. */
+  refuse(socket: S, error: ProtocolError, command: C | null, frame: F): void;
+  /** The token ran out: tell the client, then close with `authentication_failed`. */
+  expire(socket: S): void;
+  close(socket: S, code: number, reason: string): void;
+}
+
+export const RATE_LIMITED = new ProtocolError("invalid_message", "Message rate limit exceeded; message dropped", {
+  details: { issue: "rate_limited" },
+});
+
+/**
+ * Takes one frame: checks its size and the socket's rate as it arrives, then queues it behind the
+ * socket's earlier frames; resolves when it has been handled.
+ */
+export function receive<S extends InboundSocket, F extends string | ArrayBuffer, C>(
+  wire: InboundWire<S, F, C>,
+  socket: S,
+  frame: F,
+  now: number,
+): Promise<void> {
+  if (wire.maxFrameBytes !== null && typeof frame === "string") {
+    if (exceedsBytes(frame, wire.maxFrameBytes)) {
+      const refusal = new ProtocolError("invalid_message", `Frame is over ${wire.maxFrameBytes} bytes`, {
+        details: { issue: "frame_too_large", limit: wire.maxFrameBytes },
+      });
+      wire.refuse(socket, refusal, null, frame);
+      wire.close(socket, CLOSE_CODES.message_too_big, "frame too large");
+      return Promise.resolve();
+    }
+  }
+  const verdict = socket.rate.check(now);
+  if (verdict !== "accept") {
+    if (verdict === "close") wire.close(socket, CLOSE_CODES.policy_violation, "message rate limit exceeded");
+    else if (verdict === "refuse") wire.refuse(socket, RATE_LIMITED, null, frame);
+    return Promise.resolve();
+  }
+  socket.inbox = socket.inbox
+    .then(() => handle(wire, socket, frame))
+    .catch((error: unknown) => console.error("unhandled failure in an inbound frame", error));
+  return socket.inbox;
+}
+
+async function handle<S extends InboundSocket, F, C>(wire: InboundWire<S, F, C>, socket: S, frame: F): Promise<void> {
+  const command = wire.decode(socket, frame);
+  if (command instanceof Malformed) {
+    if (command.error) wire.refuse(socket, command.error, null, frame);
+    if (command.close) wire.close(socket, command.close.code, command.close.reason);
+    return;
+  }
+  if (wire.needsToken(command) && wire.expiresAt(socket) <= Date.now()) {
+    wire.expire(socket);
+    return;
+  }
+  try {
+    await wire.run(socket, command);
+  } catch (error) {
+    wire.refuse(socket, asRefusal(error, "a command failed"), command, frame);
+  }
+}
+
+/**
+ * What a failure is told to a client: a ProtocolError as it is, anything else (a bug, a failed
+ * call to another object) as `server_error`, logged here with `context`. The one place an
+ * unexpected error becomes `server_error` on a socket.
+ */
+export function asRefusal(error: unknown, context: string): ProtocolError {
+  if (error instanceof ProtocolError) return error;
+  console.error(`${context}: server_error`, error);
+  return new ProtocolError("server_error", "Internal server error", { cause: error });
+}
