@@ -1,8 +1,9 @@
 /**
- * The one inbound pipeline of a socket, whatever its protocol: size, rate, then in arrival
- * order decode, token expiry, run; and a refusal, in the protocol's own encoding, for whatever
- * fails. Each protocol supplies only its wire (an {@link InboundWire}): how a frame decodes
- * into a command, how a refusal and an expiry are told to the client, how the socket closes.
+ * The one inbound pipeline of a socket, whatever its protocol: rate as a frame arrives, then in
+ * arrival order size, decode, token expiry, run; and a refusal, in the protocol's own encoding,
+ * for whatever fails. Each protocol supplies only its wire (an {@link InboundWire}): how a frame
+ * decodes into a command, how a refusal and an expiry are told to the client, how the socket
+ * closes.
  */
 import { exceedsBytes } from "../protocol/equihome/codec";
 import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
@@ -53,8 +54,9 @@ export const RATE_LIMITED = new ProtocolError("invalid_message", "Message rate l
 });
 
 /**
- * Takes one frame: checks its size and the socket's rate as it arrives, then queues it behind the
- * socket's earlier frames; resolves when it has been handled.
+ * Takes one frame: checks the socket's rate as it arrives, then queues the frame behind the
+ * socket's earlier ones, so even a refusal of its size comes after their replies; resolves when
+ * it has been handled.
  */
 export function receive<S extends InboundSocket, F extends string | ArrayBuffer, C>(
   wire: InboundWire<S, F, C>,
@@ -62,16 +64,6 @@ export function receive<S extends InboundSocket, F extends string | ArrayBuffer,
   frame: F,
   now: number,
 ): Promise<void> {
-  if (wire.maxFrameBytes !== null && typeof frame === "string") {
-    if (exceedsBytes(frame, wire.maxFrameBytes)) {
-      const refusal = new ProtocolError("invalid_message", `Frame is over ${wire.maxFrameBytes} bytes`, {
-        details: { issue: "frame_too_large", limit: wire.maxFrameBytes },
-      });
-      wire.refuse(socket, refusal, null, frame);
-      wire.close(socket, CLOSE_CODES.message_too_big, "frame too large");
-      return Promise.resolve();
-    }
-  }
   const verdict = socket.rate.check(now);
   if (verdict !== "accept") {
     if (verdict === "close") wire.close(socket, CLOSE_CODES.policy_violation, "message rate limit exceeded");
@@ -84,7 +76,19 @@ export function receive<S extends InboundSocket, F extends string | ArrayBuffer,
   return socket.inbox;
 }
 
-async function handle<S extends InboundSocket, F, C>(wire: InboundWire<S, F, C>, socket: S, frame: F): Promise<void> {
+async function handle<S extends InboundSocket, F extends string | ArrayBuffer, C>(
+  wire: InboundWire<S, F, C>,
+  socket: S,
+  frame: F,
+): Promise<void> {
+  if (wire.maxFrameBytes !== null && typeof frame === "string" && exceedsBytes(frame, wire.maxFrameBytes)) {
+    const refusal = new ProtocolError("invalid_message", `Frame is over ${wire.maxFrameBytes} bytes`, {
+      details: { issue: "frame_too_large", limit: wire.maxFrameBytes },
+    });
+    wire.refuse(socket, refusal, null, frame);
+    wire.close(socket, CLOSE_CODES.message_too_big, "frame too large");
+    return;
+  }
   const command = wire.decode(socket, frame);
   if (command instanceof Malformed) {
     if (command.error) wire.refuse(socket, command.error, null, frame);
