@@ -303,13 +303,30 @@ export class HubDurableObject extends DurableObject<Env> {
     return this.#store.takeRecovery(pid, Date.now());
   }
 
-  /** Test and operations aid. */
-  async describe(): Promise<{ name: string | null; sockets: number; sessions: number; topics: number }> {
+  /**
+   * Test and operations aid (`GET /v1/admin/stats`). `held`: the topics this hub holds, each with
+   * its number of subscribed sockets or sessions, at most `maxHeld` of them (the most subscribed
+   * first). Computed only when asked: nothing is counted per event or per connection.
+   */
+  async describe(maxHeld = 0): Promise<{
+    name: string | null;
+    sockets: number;
+    sessions: number;
+    topics: number;
+    held: Record<string, number>;
+  }> {
+    const counts = new Map<string, number>();
+    if (maxHeld > 0) {
+      for (const socket of [...this.#jsonById.values(), ...this.#engine.sessions]) {
+        for (const topic of socket.subscriptions.keys()) counts.set(topic, (counts.get(topic) ?? 0) + 1);
+      }
+    }
     return {
       name: this.#name,
       sockets: this.#sockets.size,
       sessions: [...this.#engine.sessions].length,
       topics: this.index.topicCount,
+      held: Object.fromEntries([...counts].sort((a, b) => b[1] - a[1]).slice(0, maxHeld)),
     };
   }
 
