@@ -3,6 +3,10 @@
  * the socket, resumption without loss or duplicates across a restart of the runtime, token
  * refresh before expiry, typed errors, and editing sessions.
  */
+import { execFile, execSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createClient, type EquihomeClient, EquihomeError, type EventMeta } from "../../client/src/index";
 import { signToken, type TestClaims } from "../helpers/tokens";
@@ -309,5 +313,33 @@ describe("client SDK: reconnection and tokens", () => {
     expect(log.filter((line) => line.startsWith("reload"))).toEqual([]);
     expect(log.filter((line) => line === "open").length).toBe(2);
     expect(simulation.lastSeq).toBe(6);
+  });
+});
+
+describe("client SDK: the built package entry", () => {
+  it("is importable as realtime-edge/client from Node after npm run build:client", async () => {
+    const root = fileURLToPath(new URL("../../", import.meta.url));
+    const scripts = (JSON.parse(readFileSync(`${root}package.json`, "utf8")) as { scripts: Record<string, string> })
+      .scripts;
+    execSync(scripts["build:client"] ?? "false", {
+      cwd: root,
+      env: { ...process.env, PATH: `${root}node_modules/.bin:${process.env.PATH ?? ""}` },
+      stdio: "pipe",
+      timeout: 60_000,
+    });
+    // A separate Node process (no test transform), importing the package by name from inside it.
+    const script = `
+      import { createClient } from "realtime-edge/client";
+      const client = createClient({ url: process.env.SDK_URL, token: async () => process.env.SDK_TOKEN });
+      const subscription = await client.subscribe({ channel: "simulation_updates", simulation_id: "sdk_sim_built" });
+      console.log(JSON.stringify({ lastSeq: subscription.lastSeq, pong: typeof (await client.ping()) }));
+      client.close();
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: root,
+      env: { ...process.env, SDK_URL: `${server.wsUrl}/v1/ws`, SDK_TOKEN: await server.sign({ sub: "sdk-built" }) },
+      timeout: 30_000,
+    });
+    expect(JSON.parse(stdout)).toEqual({ lastSeq: 0, pong: "number" });
   });
 });
