@@ -9,7 +9,7 @@
  * topic reported (at most `topics`); see docs/OPERATIONS.md.
  */
 import type { Env } from "../env";
-import { parseShardCount, REGIONS } from "../hub/shard";
+import { hubPlacement, parseShardCount, REGIONS } from "../hub/shard";
 import { ProtocolError } from "../protocol/errors";
 
 /** Hubs asked per request at most (× 2 protocols), so a request stays well under the subrequest limit. */
@@ -76,9 +76,20 @@ export interface Stats {
   topics_not_shown: number;
 }
 
-/** Validates `?region=&from=&count=&topics=`; a bad value is a 400, never a guess. */
-export function parseStatsQuery(params: URLSearchParams, configured: number): StatsQuery {
-  const region = params.get("region") ?? "local";
+/**
+ * The region a request from `continent` lands in: where the caller's own sockets are (`local`
+ * without a continent, as in the Workers tests; wrangler dev's placeholder says North America).
+ */
+export function regionOf(continent: string | undefined): string {
+  return hubPlacement("", continent, 1).name.split(":")[1] ?? "local";
+}
+
+/**
+ * Validates `?region=&from=&count=&topics=`; a bad value is a 400, never a guess. `region`
+ * defaults to `defaultRegion`, the request's own.
+ */
+export function parseStatsQuery(params: URLSearchParams, configured: number, defaultRegion = "local"): StatsQuery {
+  const region = params.get("region") ?? defaultRegion;
   if (!REGIONS.has(region as DurableObjectLocationHint)) {
     throw new ProtocolError("invalid_message", `Unknown region "${region.slice(0, 32)}"`, {
       details: { parameter: "region", regions: [...REGIONS] },

@@ -8,7 +8,7 @@ import { hasScope } from "../auth/principal";
 import { authConfigFromEnv, bearerToken, verifyToken } from "../auth/verify-token";
 import type { Env } from "../env";
 import { parseShardCount } from "../hub/shard";
-import { collectStats, parseStatsQuery } from "../ops/stats";
+import { collectStats, parseStatsQuery, regionOf } from "../ops/stats";
 import { ProtocolError } from "../protocol/errors";
 
 export const adminRoutes = new Hono<{ Bindings: Env }>();
@@ -18,7 +18,12 @@ adminRoutes.get("/v1/admin/stats", async (c) => {
   if (!hasScope(principal, "admin")) {
     throw new ProtocolError("authorization_error", "The token lacks the admin scope", { details: { scope: "admin" } });
   }
-  const query = parseStatsQuery(new URL(c.req.url).searchParams, parseShardCount(c.env.HUB_SHARDS));
+  const continent = (c.req.raw.cf as { continent?: string } | undefined)?.continent;
+  const query = parseStatsQuery(
+    new URL(c.req.url).searchParams,
+    parseShardCount(c.env.HUB_SHARDS),
+    regionOf(continent),
+  );
   const stats = await collectStats(c.env, query);
   return c.json(stats, 200, { "Cache-Control": "no-store" });
 });

@@ -86,7 +86,7 @@ describe("GET /v1/admin/stats", () => {
       await socket.next((f) => f.event === "simulation_progress" && f.seq === 2);
     }
 
-    const body = await statsOk("?region=local");
+    const body = await statsOk();
     expect(body.region).toBe("local");
     // HUB_SHARDS is 4 in the Workers tests: 4 JSON hubs and 4 Socket.IO hubs asked.
     expect(body.shards).toEqual({ configured: 4, from: 0, count: 4, next_from: null });
