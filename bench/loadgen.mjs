@@ -15,7 +15,7 @@
  */
 import { Agent, request } from "node:http";
 import { SignJWT } from "jose";
-import { JsonSocket, subscriber, withTimeout } from "./lib/clients.mjs";
+import { clientKind, JsonSocket, subscriber, withTimeout } from "./lib/clients.mjs";
 import { now, pool, round, sleep, summarize } from "./lib/stats.mjs";
 
 const SECRET = new TextEncoder().encode(process.env.BENCH_JWT_SECRET ?? "");
@@ -228,7 +228,7 @@ async function publisher(job, key) {
   });
   let url;
   let event;
-  switch (job.target) {
+  switch (clientKind(job.target)) {
     case "edge-json":
     case "bare-do":
       url = `${job.httpUrl}/v1/ingest`;
@@ -282,7 +282,7 @@ async function publisher(job, key) {
 
 /** Decodes the send time and index the publisher put into an event, or null for another event. */
 function decoder(job, prefix) {
-  if (job.target === "edge-sio") {
+  if (clientKind(job.target) === "edge-sio") {
     return (data) => {
       const payload = data?.payload;
       if (!payload || typeof payload.volume !== "number" || typeof payload.price !== "number") return null;
@@ -621,7 +621,7 @@ const SCENARIOS = {
     const single = results.single.eventsPerSecond;
     const concurrent = results[`single_c${job.concurrency}`].eventsPerSecond;
     return {
-      durable: job.target.startsWith("edge") || job.target === "sio-durable-peer",
+      durable: clientKind(job.target).startsWith("edge") || job.target === "sio-durable-peer",
       modes: results,
       // Single events: throughput with `concurrency` posts in flight ÷ with one.
       inFlightSpeedup: single > 0 ? round(concurrent / single, 2) : null,

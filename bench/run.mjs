@@ -15,7 +15,8 @@
  * output), --scenarios a,b (connections, fanout, latency, throughput, ingest, collab), --reps N
  * (repetitions; default 3, tiny 1), --durable-sync full|normal (the durable socket.io peer's
  * SQLite `synchronous`), --edge-ref REF (run the edge from `src/` of a commit instead of the
- * working tree), --via-proxy (clients use wrangler dev's public port, through its dev proxy,
+ * working tree), --baseline-ref REF (also run the edge of commit REF as one more target,
+ * `edge @base`, in the same run: the before/after of a change, measured side by side), --via-proxy (clients use wrangler dev's public port, through its dev proxy,
  * instead of the runtime's own entry).
  */
 import { execFileSync, fork } from "node:child_process";
@@ -106,10 +107,10 @@ const PROFILES = {
 };
 const CONCURRENCY = 50; // sockets being opened at once, every target
 const SCENARIOS = ["connections", "fanout", "latency", "throughput", "ingest", "collab"];
-const TARGETS = {
-  connections: ["edge-json", "bare-do", "sio-peer", "ws-peer"],
-  fanout: ["edge-json", "edge-sio", "bare-do", "sio-peer", "ws-peer"],
-  ingest: ["edge-json", "bare-do", "sio-durable-peer", "sio-peer", "ws-peer"],
+const BASE_TARGETS = {
+  connections: ["base-json"],
+  fanout: ["base-json", "base-sio"],
+  ingest: ["base-json"],
 };
 const PEER_NA = "not applicable: the peers have no shared documents (no Yjs, no persistence)";
 
@@ -123,6 +124,7 @@ const { values: args } = parseArgs({
     reps: { type: "string" },
     "durable-sync": { type: "string", default: "full" },
     "edge-ref": { type: "string" },
+    "baseline-ref": { type: "string" },
     "via-proxy": { type: "boolean", default: false },
   },
 });
@@ -137,13 +139,27 @@ const selected = args.scenarios ? args.scenarios.split(",").map((s) => s.trim())
 for (const name of selected) if (!SCENARIOS.includes(name)) fail(`unknown scenario ${name}`);
 const outDir = resolve(args.out ?? join(REPO_ROOT, "bench", "results"));
 const edgeRef = args["edge-ref"] ? resolveRef(args["edge-ref"]) : null;
+const baselineRef = args["baseline-ref"] ? resolveRef(args["baseline-ref"]) : null;
+/** Who runs each scenario: the edge, its baseline commit if asked for, then the peers. */
+const TARGETS = {
+  connections: ["edge-json", ...(baselineRef ? BASE_TARGETS.connections : []), "bare-do", "sio-peer", "ws-peer"],
+  fanout: ["edge-json", "edge-sio", ...(baselineRef ? BASE_TARGETS.fanout : []), "bare-do", "sio-peer", "ws-peer"],
+  ingest: [
+    "edge-json",
+    ...(baselineRef ? BASE_TARGETS.ingest : []),
+    "bare-do",
+    "sio-durable-peer",
+    "sio-peer",
+    "ws-peer",
+  ],
+};
 
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 12)) {
   fail(`Node ${process.versions.node} is too old for wrangler: run \`npm run bench\` (it uses the project's Node 24)`);
 }
 
-/** The commit `ref` names (for --edge-ref), or exit. */
+/** The commit `ref` names (for --edge-ref and --baseline-ref), or exit. */
 function resolveRef(ref) {
   try {
     return execFileSync("git", ["rev-parse", "--verify", `${ref}^{commit}`], {
@@ -152,7 +168,7 @@ function resolveRef(ref) {
       timeout: 5_000,
     }).trim();
   } catch {
-    return fail(`--edge-ref ${ref}: not a commit of this repository`);
+    return fail(`${ref}: not a commit of this repository`);
   }
 }
 
@@ -180,6 +196,7 @@ const results = {
     versions: versions(),
     gitCommit: gitCommit(),
     edgeSource: edgeRef ? `src/ of commit ${edgeRef} (git archive)` : "src/ of the working tree",
+    ...(baselineRef ? { baselineSource: `src/ and wrangler.jsonc of commit ${baselineRef} (git archive)` } : {}),
     scenarios: selected,
     edgeEntry: args["via-proxy"]
       ? "wrangler dev's public port: every request and WebSocket relayed by its dev proxy (a second workerd)"
@@ -253,6 +270,21 @@ async function main() {
   const needsPeers = selected.some((name) => name !== "collab");
   const wanted = [
     ["edge", () => startEdge({ secret, ref: edgeRef, verbose: args.verbose, viaProxy: args["via-proxy"] })],
+    ...(baselineRef && needsPeers
+      ? [
+          [
+            "edge-base",
+            () =>
+              startEdge({
+                secret,
+                ref: baselineRef,
+                name: "edge-base",
+                verbose: args.verbose,
+                viaProxy: args["via-proxy"],
+              }),
+          ],
+        ]
+      : []),
     ...(needsPeers
       ? [
           ["bare-do", () => startBareDo({ verbose: args.verbose, viaProxy: args["via-proxy"] })],
@@ -303,6 +335,8 @@ async function main() {
   const targets = {
     "edge-json": servers.edge,
     "edge-sio": servers.edge,
+    "base-json": servers["edge-base"],
+    "base-sio": servers["edge-base"],
     "bare-do": servers["bare-do"],
     "sio-peer": servers["socketio-peer"],
     "sio-durable-peer": servers["socketio-durable-peer"],

@@ -5,6 +5,8 @@
 import { Hono } from "hono";
 import type { Env } from "./env";
 import { ProtocolError } from "./protocol/errors";
+import { adminRoutes } from "./routes/admin";
+import { devTokenRoutes } from "./routes/dev-tokens";
 import { documentRoutes } from "./routes/documents";
 import { errorResponse, toProtocolError } from "./routes/http-errors";
 import { ingestRoutes } from "./routes/ingest";
@@ -20,6 +22,8 @@ app.route("/", ingestRoutes);
 app.route("/", documentRoutes);
 app.route("/", socketIoRoutes);
 app.route("/", openApiRoutes);
+app.route("/", adminRoutes);
+app.route("/", devTokenRoutes);
 
 app.notFound((c) =>
   errorResponse(

@@ -23,4 +23,9 @@ export interface Env {
   HUB_SHARDS?: string;
   /** "on": Socket.IO connection state recovery for every client (default "off", as Socket.IO's). */
   SOCKETIO_RECOVERY?: string;
+  /**
+   * "on": `POST /v1/dev/token` mints short-lived tokens with JWT_SECRET for the dashboard. Only
+   * `npm run dev` sets it (`--var DEV_TOKENS:on`); never in wrangler.jsonc, so never deployed.
+   */
+  DEV_TOKENS?: string;
 }

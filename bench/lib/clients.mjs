@@ -115,8 +115,10 @@ const SIO_OPTIONS = {
  *              emit `subscribe` {data, id} → `subscribed`
  * - edge-sio:  socket.io-client to /socket.io/, emit `authenticate` {userId, token} →
  *              `auth-success`, emit `subscribe-market` [key] → `market-subscribed`
+ * - base-json, base-sio: the edge-json and edge-sio clients, against the baseline commit's edge
  */
-export function subscriber(target, { wsUrl, httpUrl, token, userId, key, onEvent, onError, timeoutMs = 20_000 }) {
+export function subscriber(target0, { wsUrl, httpUrl, token, userId, key, onEvent, onError, timeoutMs = 20_000 }) {
+  const target = clientKind(target0);
   if (target === "edge-json" || target === "bare-do" || target === "ws-peer") {
     const path = target === "ws-peer" ? "/" : "/v1/ws";
     const socket = new JsonSocket(`${wsUrl}${path}?token=${encodeURIComponent(token)}`, (frame) => {
@@ -168,4 +170,9 @@ export function subscriber(target, { wsUrl, httpUrl, token, userId, key, onEvent
     };
   }
   throw new Error(`unknown target ${target}`);
+}
+
+/** The client a target speaks to: a baseline edge (`base-*`) is spoken to as the edge. */
+export function clientKind(target) {
+  return target.startsWith("base-") ? `edge-${target.slice("base-".length)}` : target;
 }

@@ -10,18 +10,27 @@
 export const TARGET_LABELS = {
   "edge-json": "edge",
   "edge-sio": "edge (Socket.IO)",
+  "base-json": "edge @base",
+  "base-sio": "edge @base (Socket.IO)",
   "bare-do": "bare DO",
   "sio-peer": "socket.io peer",
   "sio-durable-peer": "socket.io durable peer",
   "ws-peer": "ws peer",
 };
 const RATIO_LABELS = {
+  "base-json": "edge ÷ edge @base",
+  "base-sio": "edge ÷ edge @base (Socket.IO)",
   "bare-do": "edge ÷ bare DO",
   "sio-peer": "edge ÷ socket.io",
   "sio-durable-peer": "edge ÷ socket.io durable",
   "ws-peer": "edge ÷ ws",
 };
 const FAN_PEERS = ["bare-do", "sio-peer", "ws-peer"];
+/** The baseline edge (--baseline-ref) of the same protocol as `edgeTarget`, when the run has one. */
+const basePeer = (runs, edgeTarget) => {
+  const base = edgeTarget === "edge-sio" ? "base-sio" : "base-json";
+  return runs.some((run) => run.target === base) ? [base] : [];
+};
 const FAMILY_TITLES = {
   connections: "Connections",
   "fan-out": "Fan-out",
@@ -130,7 +139,7 @@ export function buildRows(results) {
           runs: fan.runs,
           reps: repsOf(fan.runs),
           edgeTarget,
-          peers: FAN_PEERS,
+          peers: [...basePeer(fan.runs, edgeTarget), ...FAN_PEERS],
           n,
           metrics: [
             [`offered @ ${rate}/s (rate × N)`, "msg/s", null, "phases.rate.offeredPerSecond"],
@@ -167,7 +176,7 @@ export function buildRows(results) {
         runs: lat.runs,
         reps: repsOf(lat.runs),
         edgeTarget,
-        peers: FAN_PEERS,
+        peers: [...basePeer(lat.runs, edgeTarget), ...FAN_PEERS],
         n,
         metrics: [
           ["delivered", "msg/s", "higher", "phases.latency.deliveredPerSecond"],
@@ -192,7 +201,7 @@ export function buildRows(results) {
         runs: thr.runs,
         reps: repsOf(thr.runs),
         edgeTarget,
-        peers: FAN_PEERS,
+        peers: [...basePeer(thr.runs, edgeTarget), ...FAN_PEERS],
         n,
         metrics: [
           [
@@ -347,7 +356,7 @@ export function renderMarkdown(results) {
   lines.push(`# realtime-edge benchmark (${m.mode})`);
   lines.push("");
   lines.push(
-    `${m.startedAt}, ${m.durationSeconds ?? "?"} s; ${m.cpus} × ${m.cpuModel ?? "CPU"}, ${m.memoryMiB} MiB; Node ${m.node}; wrangler ${m.versions.wrangler}, socket.io ${m.versions["socket.io"]}; commit ${m.gitCommit?.head?.slice(0, 10) ?? "?"}${m.edgeSource?.startsWith("src/ of commit") ? `, edge from ${m.edgeSource}` : m.gitCommit?.dirty ? " (src modified)" : ""}${m.gitCommit?.benchDirty ? " (bench modified)" : ""}; load average at start ${m.loadAverageAtStart.join(" ")}.`,
+    `${m.startedAt}, ${m.durationSeconds ?? "?"} s; ${m.cpus} × ${m.cpuModel ?? "CPU"}, ${m.memoryMiB} MiB; Node ${m.node}; wrangler ${m.versions.wrangler}, socket.io ${m.versions["socket.io"]}; commit ${m.gitCommit?.head?.slice(0, 10) ?? "?"}${m.edgeSource?.startsWith("src/ of commit") ? `, edge from ${m.edgeSource}` : m.gitCommit?.dirty ? " (src modified)" : ""}${m.gitCommit?.benchDirty ? " (bench modified)" : ""}${m.baselineSource ? `; edge @base from ${m.baselineSource}` : ""}; load average at start ${m.loadAverageAtStart.join(" ")}.`,
   );
   lines.push("");
   lines.push(
@@ -372,12 +381,18 @@ export function renderMarkdown(results) {
     lines.push("## Summary: edge ÷ peer");
     lines.push("");
     const peers = ["bare-do", "sio-durable-peer", "sio-peer", "ws-peer"];
-    lines.push(`| scenario | metric | edge | ${peers.map((p) => RATIO_LABELS[p]).join(" | ")} |`);
-    lines.push(`| --- | --- | ---: | ${peers.map(() => "---:").join(" | ")} |`);
+    // The baseline commit (--baseline-ref), of the row's own protocol, first when there is one.
+    const baseOf = (row) => row.peers.find((peer) => peer.startsWith("base-"));
+    const withBase = headline.some((row) => baseOf(row) !== undefined);
+    const labels = [...(withBase ? ["edge ÷ edge @base"] : []), ...peers.map((p) => RATIO_LABELS[p])];
+    lines.push(`| scenario | metric | edge | ${labels.join(" | ")} |`);
+    lines.push(`| --- | --- | ---: | ${labels.map(() => "---:").join(" | ")} |`);
     for (const row of headline) {
-      const ratios = peers.map((peer) =>
-        row.better && row.peers.includes(peer) ? cell(row.ratios[peer], fmtRatio) : "—",
-      );
+      const base = baseOf(row);
+      const ratios = [
+        ...(withBase ? [row.better && base ? cell(row.ratios[base], fmtRatio) : "—"] : []),
+        ...peers.map((peer) => (row.better && row.peers.includes(peer) ? cell(row.ratios[peer], fmtRatio) : "—")),
+      ];
       lines.push(
         `| ${row.scenario} | ${row.metric} (${row.unit}) | ${cell(row.values[row.edgeTarget])} | ${ratios.join(" | ")} |`,
       );

@@ -62,17 +62,19 @@ export function compatibilityDate(dir) {
 
 /**
  * Starts our service under `wrangler dev` on a fresh temp project (a mirror of the repo) and
- * state. With `ref` (a git commit, branch or tag), `src/` comes from `git archive <ref> src`
- * instead of the working tree (the repo is only read).
+ * state. With `ref` (a git commit, branch or tag), `src/` and `wrangler.jsonc` come from
+ * `git archive <ref>` instead of the working tree (the repo is only read): the config names the
+ * Durable Object classes and migrations of that commit's code. `name` tells two edges apart
+ * (`edge`, and `edge-base` for --baseline-ref).
  */
-export function startEdge({ secret, ref = null, readyTimeoutMs, verbose = false, viaProxy = false }) {
+export function startEdge({ secret, ref = null, name = "edge", readyTimeoutMs, verbose = false, viaProxy = false }) {
   return startWrangler({
-    name: "edge",
+    name,
     sourceDir: REPO_ROOT,
     mirror: (name) => (NOT_MIRRORED.test(name) || (ref && name === "src") ? null : COPIED.has(name) ? "copy" : "link"),
     prepare: ref
       ? (project) => {
-          const tar = execFileSync("git", ["archive", "--format=tar", ref, "src"], {
+          const tar = execFileSync("git", ["archive", "--format=tar", ref, "src", "wrangler.jsonc"], {
             cwd: REPO_ROOT,
             maxBuffer: 256 * 1024 * 1024,
           });

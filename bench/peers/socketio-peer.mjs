@@ -1,6 +1,6 @@
 /**
  * Peer (a): a Node Socket.IO server written the way the Equihome seed's server example is
- * (seeds/equihome-websocket-protocol.md, "Server-Side Implementation"): the `socket.io` server
+ * (the Equihome protocol document's "Server-Side Implementation"): the `socket.io` server
  * package, a JWT auth middleware on the handshake (here jose HS256 instead of jsonwebtoken),
  * `subscribe` joining the room `simulation:<id>` and answering `subscribed`, `ping` → `pong`,
  * and a broadcast with `io.to(room).emit(event, {event, data})`.

@@ -15,7 +15,8 @@ export interface Principal {
   exp: number;
 }
 
-export const KNOWN_SCOPES = ["edit", "publish"] as const;
+/** `admin`: operations routes (`GET /v1/admin/stats`); it grants nothing else. */
+export const KNOWN_SCOPES = ["edit", "publish", "admin"] as const;
 export type Scope = (typeof KNOWN_SCOPES)[number];
 
 export function hasScope(principal: Principal, scope: Scope): boolean {

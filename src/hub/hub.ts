@@ -117,14 +117,36 @@ export abstract class Hub<S extends SubscriberSocket, T> extends SocketHost<Env,
     return this.index.deliver(topic, delivery);
   }
 
-  /** Test and operations aid. */
-  async describe(): Promise<{ name: string | null; sockets: number; sessions: number; topics: number }> {
+  /**
+   * Test and operations aid (`GET /v1/admin/stats`). `held`: the topics this hub holds, each with
+   * its number of subscribed sockets or sessions, at most `maxHeld` of them (the most subscribed
+   * first). Computed only when asked: nothing is counted per event or per connection.
+   */
+  async describe(maxHeld = 0): Promise<{
+    name: string | null;
+    sockets: number;
+    sessions: number;
+    topics: number;
+    held: Record<string, number>;
+  }> {
+    const counts = new Map<string, number>();
+    if (maxHeld > 0) {
+      for (const socket of this.sockets()) {
+        for (const topic of socket.subscriptions.keys()) counts.set(topic, (counts.get(topic) ?? 0) + 1);
+      }
+    }
     return {
       name: this.#name,
       sockets: this.webSocketCount,
-      sessions: [...this.sockets()].length,
+      sessions: this.sessionCount(),
       topics: this.index.topicCount,
+      held: Object.fromEntries([...counts].sort((a, b) => b[1] - a[1]).slice(0, maxHeld)),
     };
+  }
+
+  /** Engine.IO sessions, polling or WebSocket (none on a JSON hub). */
+  protected sessionCount(): number {
+    return 0;
   }
 
   /** A closed socket's subscriptions end, and what the hub stored for it goes. */

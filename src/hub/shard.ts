@@ -50,7 +50,8 @@ export function hubPlacement(userKey: string, continent: string | undefined, sha
 // Socket.IO hubs: `sio:<region>:<shard>`. An Engine.IO session id names its hub, so a polling
 // request, an upgrade or a recovery finds the session whichever Worker instance receives it.
 
-const REGIONS = new Set([...Object.values(CONTINENT_HINTS), "local"]);
+/** Every region a hub name can hold (also read by the admin route, src/ops/stats.ts). */
+export const REGIONS = new Set([...Object.values(CONTINENT_HINTS), "local"]);
 const SESSION_ID = /^([a-z-]+)\.(\d{1,4})\.[A-Za-z0-9_-]{16,64}$/;
 
 export function isSocketIoHub(name: string): boolean {

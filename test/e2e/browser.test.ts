@@ -4,11 +4,11 @@
  * as an app's pages would be (issue 10, sections 2 and 3):
  *
  * 1. the QuantEnergx seed's React hook `useQuantEnergxWebSocket`, verbatim
- *    (fixtures/quantenergx-seed-hook.ts), rendered by fixtures/browser/hook-page.tsx with
+ *    (examples/react/use-quantenergx-websocket.ts), rendered by fixtures/browser/hook-page.tsx with
  *    React, on socket.io-client's default transports: polling, then the upgrade to WebSocket;
  *    what /v1/ingest publishes, as the hook's state holds it; connected across several ping
  *    intervals; and `ALLOWED_ORIGINS` unset, set to the page's origin, and set to another;
- * 2. the Equihome seed's browser client (fixtures/equihome-seed-client.js) on a page of its own
+ * 2. the Equihome seed's browser client (examples/equihome/seed-client.js) on a page of its own
  *    (fixtures/browser/equihome-page.tsx): subscribe, progress, ping and pong.
  *
  * Pages are bundled with esbuild (no CDN). Two dev servers: `open` (ALLOWED_ORIGINS unset) and

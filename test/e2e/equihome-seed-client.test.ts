@@ -3,8 +3,8 @@
  * what the seed promises its users is what this service delivers.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startSeedClient } from "../../examples/equihome/seed-client.js";
 import { signToken } from "../helpers/tokens";
-import { startSeedClient } from "./fixtures/equihome-seed-client.js";
 import { type DevServer, startDevServer } from "./helpers/dev-server";
 import { publish } from "./helpers/ingest";
 import { waitFor } from "./helpers/wait";

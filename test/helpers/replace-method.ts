@@ -25,7 +25,43 @@ export async function replaceMethod<O extends Rpc.DurableObjectBranded>(
   });
 }
 
-/** A method that always fails with `message`, as an unreachable object would. */
-export const failing = (message: string) => (): Method => async () => {
-  throw new Error(message);
-};
+/**
+ * Makes every call of `method` on the stubs `namespace.getByName` returns fail with `message`
+ * in the caller, as a call to an unreachable object does: the object's own code never runs.
+ * The namespace object is the one the Worker and every Durable Object of this test file's
+ * isolate use (`env.HUB`, `env.TOPIC`), so their calls fail too. Returns what puts it back
+ * (call it when the test is done, and from `afterEach`).
+ *
+ * Preferred to `replaceMethod` with a method that throws: an exception thrown by a Durable
+ * Object's RPC method is reported by workerd as an uncaught exception (a log line with its
+ * stack, on every call) even though the caller catches it, and an unreachable object throws
+ * nothing on its side.
+ */
+export function failCalls<O extends Rpc.DurableObjectBranded>(
+  namespace: DurableObjectNamespace<O>,
+  method: string,
+  message: string,
+): () => void {
+  const getByName = Object.getOwnPropertyDescriptor(namespace, "getByName");
+  const original = namespace.getByName;
+  Object.defineProperty(namespace, "getByName", {
+    configurable: true,
+    writable: true,
+    value: (...args: Parameters<DurableObjectNamespace<O>["getByName"]>) => {
+      const stub = original.apply(namespace, args);
+      return new Proxy(stub, {
+        get(target, key) {
+          if (key === method) return () => Promise.reject(new Error(message));
+          const value: unknown = Reflect.get(target, key);
+          // Called on the stub itself; `Reflect.apply`, since any property of an RPC method
+          // (`bind`, `apply`) would be taken for a remote method of that name.
+          return typeof value === "function" ? (...args: unknown[]) => Reflect.apply(value, target, args) : value;
+        },
+      });
+    },
+  });
+  return () => {
+    if (getByName) Object.defineProperty(namespace, "getByName", getByName);
+    else delete (namespace as { getByName?: unknown }).getByName;
+  };
+}

@@ -7,7 +7,6 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import * as Y from "yjs";
-import type { JsonHubDurableObject } from "../../src/hub/json/json-hub-durable-object";
 import { hubPlacement } from "../../src/hub/shard";
 import {
   DEDUPE_WINDOW_MS,
@@ -21,7 +20,7 @@ import type { Delivery } from "../../src/protocol/topics";
 import { marketUpdate, orderUpdate } from "../fixtures/quantenergx-events";
 import { connect, type Frame, ingestOk, progress, type TestSocket, unique } from "../helpers/client";
 import { type EngineSocket, hubOfSid, WebSocketSocket } from "../helpers/engine-io-client";
-import { failing, replaceMethod } from "../helpers/replace-method";
+import { failCalls, replaceMethod } from "../helpers/replace-method";
 import { signToken } from "../helpers/tokens";
 import { connectYjs } from "../helpers/yjs-client";
 
@@ -39,9 +38,9 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 
 /** Makes every hub of this isolate fail deliveries (or stop failing); `afterEach` also stops it. */
 let restoreDeliver: (() => void) | null = null;
-async function hubsFail(hub: DurableObjectStub<JsonHubDurableObject>, fail: boolean): Promise<void> {
+function hubsFail(fail: boolean): void {
   if (fail) {
-    restoreDeliver ??= await replaceMethod(hub, "deliver", failing("hub unavailable (test)"));
+    restoreDeliver ??= failCalls(env.HUB, "deliver", "hub unavailable (test)");
   } else {
     restoreDeliver?.();
     restoreDeliver = null;
@@ -128,15 +127,14 @@ describe("a failing hub", () => {
     const user = unique("user");
     const sim = unique("simulation");
     const socket = await subscribed(user, sim);
-    const hub = env.HUB.getByName(hubOf(user));
     const topic = env.TOPIC.getByName(`simulation_updates:${sim}`);
-    await hubsFail(hub, true);
+    hubsFail(true);
     await ingestOk(range(1, 5).map((i) => progress(sim, i)));
     // Far more retries than the 30 that used to drop a hub, over several minutes of failure.
     for (let attempt = 0; attempt < 40; attempt++) await alarmAfter(topic, attempt * 5_000);
     expect((await topic.describe()).hubs[hubOf(user)]).toMatchObject({ delivered: 0 });
     expect(await socket.quiet(50)).toEqual([]);
-    await hubsFail(hub, false);
+    hubsFail(false);
     await alarmAfter(topic, 40 * 5_000 + DELIVERY_RETRY_MAX_MS); // the next retry, still within the lease
     expect((await collect(socket, "simulation_progress", 5)).map((frame) => frame.seq)).toEqual(range(1, 5));
     await ingestOk(progress(sim, 6));
@@ -152,11 +150,11 @@ describe("a failing hub", () => {
     const topic = env.TOPIC.getByName(`simulation_updates:${sim}`);
     await ingestOk(progress(sim, 1));
     expect(await socket.nextEvent("simulation_progress")).toMatchObject({ seq: 1 });
-    await hubsFail(hub, true);
+    hubsFail(true);
     await ingestOk([progress(sim, 2), progress(sim, 3)]);
     await alarmAfter(topic, HUB_LEASE_MS + 1_000);
     expect((await topic.describe()).hubs).toEqual({});
-    await hubsFail(hub, false);
+    hubsFail(false);
     await ingestOk(progress(sim, 4));
     expect(await socket.quiet(50)).toEqual([]);
     // The hub's own alarm renews its registrations; the topic no longer knows it, so it
@@ -186,16 +184,15 @@ describe("a failing hub", () => {
     const user = unique("user");
     const sim = unique("simulation");
     const socket = await subscribed(user, sim);
-    const hub = env.HUB.getByName(hubOf(user));
     const topic = env.TOPIC.getByName(`simulation_updates:${sim}`);
     await ingestOk(progress(sim, 0));
     expect(await socket.nextEvent("simulation_progress")).toMatchObject({ seq: 1 });
-    await hubsFail(hub, true);
+    hubsFail(true);
     const total = TOPIC_MAX_LAG_EVENTS + 200;
     for (let start = 0; start < total; start += 100) {
       await ingestOk(range(1, 100).map((i) => progress(sim, i)));
     }
-    await hubsFail(hub, false);
+    hubsFail(false);
     await runDurableObjectAlarm(topic);
     const last = total + 1;
     // No gap without the resync frame before it: the unsolicited `subscribed`, then the state.
@@ -299,12 +296,12 @@ describe("what the hub checks", () => {
     await ingestOk(progress(sim, 1));
     await behind.nextEvent("simulation_progress");
     const hub = env.HUB.getByName(hubOf(user));
-    await hubsFail(hub, true);
+    hubsFail(true);
     await ingestOk([progress(sim, 2), progress(sim, 3)]);
     const ahead = await connect(await signToken({ sub: user }));
     await ahead.request("subscribe", { channel: "simulation_updates", simulation_id: sim, since_seq: 0 });
     expect((await collect(ahead, "simulation_progress", 3)).map((frame) => frame.seq)).toEqual([1, 2, 3]);
-    await hubsFail(hub, false);
+    hubsFail(false);
     const latest = { seq: 3, event: "simulation_progress", frame: `{"event":"simulation_progress","data":{},"seq":3}` };
     expect(await hub.deliver(name, { kind: "resync", after: 1, seq: 3, latest })).toEqual({ status: "ok" });
     expect(await behind.next()).toMatchObject({ event: "subscribed", data: { seq: 3, recovered: false } });
@@ -360,7 +357,7 @@ describe("what the hub checks", () => {
     const hub = env.HUB.getByName(hubOf(user));
     await evictDurableObject(hub);
     await env.TOPIC.getByName(name).detach(name, hubOf(user));
-    await hubsFail(hub, true);
+    hubsFail(true);
     await renewalAlarm(hub); // the topic registers it again at -1; its resync keeps failing
     for (const id of ["second", "third"]) {
       const socket = await connect(await signToken({ sub: user }));

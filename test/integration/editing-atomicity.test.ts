@@ -6,7 +6,7 @@ import { runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { connect, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
-import { failing, replaceMethod } from "../helpers/replace-method";
+import { failCalls } from "../helpers/replace-method";
 import { signToken } from "../helpers/tokens";
 
 const editor = (sub: string) => signToken({ sub, email: `${sub}@example.com`, scope: "edit" });
@@ -36,9 +36,8 @@ async function startEditing(socket: TestSocket, fund: string): Promise<void> {
 
 /** Makes every topic of this isolate refuse publishes; `restorePublish` (and `afterEach`) stop it. */
 let restorePublish: (() => void) | null = null;
-async function topicsFail(fund: string): Promise<void> {
-  const stub = env.TOPIC.getByName(`fund_updates:${fund}`);
-  restorePublish = await replaceMethod(stub, "publish", failing("topic unavailable (test)"));
+function topicsFail(): void {
+  restorePublish = failCalls(env.TOPIC, "publish", "topic unavailable (test)");
 }
 
 afterEach(() => {
@@ -86,7 +85,7 @@ describe("an edit that is stored is never reported as refused", () => {
     const fund = unique("fund");
     const json = await connect(await editor("patient"));
     await startEditing(json, fund);
-    await topicsFail(fund);
+    topicsFail();
     json.send("update_resource", edit(fund, "terms.rate", 0.02), "stored1");
     expect(await json.quiet(300)).toEqual([]);
     expect(await documentOf(fund)).toEqual({ terms: { rate: 0.02 } });
@@ -104,7 +103,7 @@ describe("an edit that is stored is never reported as refused", () => {
   it("ingest answers 503 publish_pending, and the same events again get their seqs, applied once", async () => {
     const fund = unique("fund");
     const events = [published(fund, "terms.rate", 0.03, "e1"), published(fund, "terms.fee", 0.2, "e2")];
-    await topicsFail(fund);
+    topicsFail();
     const pending = await ingest(events);
     expect(pending.status).toBe(503);
     expect(await pending.json()).toMatchObject({ error: { details: { issue: "publish_pending" } } });

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { hubPlacement } from "../../src/hub/shard";
 import { TOPIC_HISTORY_LIMIT } from "../../src/protocol/limits";
 import { connect, ingestOk, progress, unique } from "../helpers/client";
-import { failing, replaceMethod } from "../helpers/replace-method";
+import { failCalls } from "../helpers/replace-method";
 import { signToken } from "../helpers/tokens";
 
 const SHARDS = 4;
@@ -203,12 +203,11 @@ describe("ordering, recovery and eviction", () => {
     const sim = unique("simulation");
     const socket = await connect(await signToken({ sub: user }));
     await socket.request("subscribe", { channel: "simulation_updates", simulation_id: sim });
-    const hub = env.HUB.getByName(hubOf(user));
     const topicStub = env.TOPIC.getByName(`simulation_updates:${sim}`);
     // Every hub of this test file's isolate fails deliveries while `fail` is set.
     let restore: (() => void) | null = null;
     const failingHubs = async (fail: boolean) => {
-      if (fail) restore = await replaceMethod(hub, "deliver", failing("hub unavailable (test)"));
+      if (fail) restore = failCalls(env.HUB, "deliver", "hub unavailable (test)");
       else restore?.();
     };
 

@@ -130,6 +130,10 @@ export class SocketIoHubDurableObject extends Hub<SioSocket, SioSocketData> {
     this.forget(socket);
   }
 
+  protected override sessionCount(): number {
+    return this.#engine.size;
+  }
+
   #nextPingAt(): number {
     return (this.#sioStore.lastPingAt() ?? Date.now()) + PING_INTERVAL_MS;
   }

@@ -21,7 +21,7 @@ import { build } from "esbuild";
 import { type Browser, type BrowserContext, chromium } from "playwright-core";
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-/** TOOLCHAIN.md's flags for Debian's Chromium in a container. */
+/** Flags for Debian's Chromium, headless in a container (no sandbox, no GPU, no background traffic). */
 export const CHROMIUM_FLAGS = [
   "--headless",
   "--no-sandbox",

@@ -49,6 +49,11 @@ export interface DevServer {
   output(): string;
   /** Stops wrangler and everything it started, then removes the temp dir. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Stops wrangler (every socket drops, every Durable Object loses its memory) and starts it
+   * again on the same port with the same persisted state: a restart of the runtime.
+   */
+  restart(): Promise<void>;
 }
 
 export interface DevServerOptions {
@@ -98,75 +103,96 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     if (verbose) process.stderr.write(chunk);
   };
 
-  const child = spawn(
-    process.execPath,
-    [
-      WRANGLER_BIN,
-      "dev",
-      "--config",
-      join(project, configName),
-      "--env-file",
-      envFile,
-      "--persist-to",
-      join(dir, "state"),
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--inspector-port",
-      String(inspectorPort),
-      "--show-interactive-dev-session=false",
-    ],
-    {
-      cwd: project,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: {
-        ...process.env,
-        WRANGLER_SEND_METRICS: "false",
-        // --env-file is only read when this is on; process.env must not leak into the bindings.
-        CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV: "true",
-        CLOUDFLARE_INCLUDE_PROCESS_ENV: "false",
-        WRANGLER_LOG_PATH: join(dir, "logs"),
-        WRANGLER_REGISTRY_PATH: join(dir, "registry"),
-        NO_COLOR: "1",
-        FORCE_COLOR: "0",
+  /** One wrangler process group; `restart()` replaces it with another on the same dir and port. */
+  interface Run {
+    child: ChildProcess;
+    exited: Promise<void>;
+    spawnError: () => Error | undefined;
+    guard: { remove(): void };
+  }
+  const spawnRun = (): Run => {
+    const child = spawn(
+      process.execPath,
+      [
+        WRANGLER_BIN,
+        "dev",
+        "--config",
+        join(project, configName),
+        "--env-file",
+        envFile,
+        "--persist-to",
+        join(dir, "state"),
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        "--inspector-port",
+        String(inspectorPort),
+        "--show-interactive-dev-session=false",
+      ],
+      {
+        cwd: project,
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: {
+          ...process.env,
+          WRANGLER_SEND_METRICS: "false",
+          // --env-file is only read when this is on; process.env must not leak into the bindings.
+          CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV: "true",
+          CLOUDFLARE_INCLUDE_PROCESS_ENV: "false",
+          WRANGLER_LOG_PATH: join(dir, "logs"),
+          WRANGLER_REGISTRY_PATH: join(dir, "registry"),
+          NO_COLOR: "1",
+          FORCE_COLOR: "0",
+        },
       },
-    },
-  );
-  child.stdout?.on("data", record);
-  child.stderr?.on("data", record);
-  let spawnError: Error | undefined;
-  const exited = new Promise<void>((resolve) => {
-    child.once("exit", () => resolve());
-    child.once("error", (error) => {
-      spawnError = error;
-      record(Buffer.from(`\n[e2e] could not start wrangler: ${error.message}\n`));
-      resolve();
+    );
+    child.stdout?.on("data", record);
+    child.stderr?.on("data", record);
+    let spawnError: Error | undefined;
+    const exited = new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      child.once("error", (error) => {
+        spawnError = error;
+        record(Buffer.from(`\n[e2e] could not start wrangler: ${error.message}\n`));
+        resolve();
+      });
     });
-  });
+    return { child, exited, spawnError: () => spawnError, guard: installExitGuard(child, dir) };
+  };
 
-  const guard = installExitGuard(child, dir);
+  let run = spawnRun();
   let stopping: Promise<void> | null = null;
   const stop = () => {
     stopping ??= (async () => {
       try {
-        await killGroup(child, exited);
+        await killGroup(run.child, run.exited);
       } finally {
-        guard.remove();
+        run.guard.remove();
         removeDir(dir);
       }
     })();
     return stopping;
   };
 
-  try {
-    await waitUntilHealthy(url, child, () => spawnError, readyTimeoutMs);
-  } catch (error) {
-    await stop();
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(`wrangler dev did not become ready: ${reason}\n--- wrangler output ---\n${output}`);
-  }
+  const ready = async () => {
+    try {
+      await waitUntilHealthy(url, run.child, run.spawnError, readyTimeoutMs);
+    } catch (error) {
+      await stop();
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`wrangler dev did not become ready: ${reason}\n--- wrangler output ---\n${output}`);
+    }
+  };
+  await ready();
+
+  const restart = async () => {
+    if (stopping) throw new Error("restart after stop");
+    await killGroup(run.child, run.exited);
+    run.guard.remove();
+    run = spawnRun();
+    await ready();
+  };
 
   return {
     url,
@@ -175,6 +201,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     sign: (claims = {}) => signToken(claims, secret),
     output: () => output,
     stop,
+    restart,
   };
 }
 

@@ -9,7 +9,7 @@ import {
 } from "../../../src/protocol/ingest";
 import { MAX_ID_LENGTH, MAX_INGEST_BATCH, MAX_MESSAGE_ID_LENGTH, MAX_TEXT_LENGTH } from "../../../src/protocol/limits";
 
-/** The server-event examples of seeds/equihome-websocket-protocol.md, verbatim. */
+/** The server-event examples of the Equihome protocol document, verbatim. */
 const SEED_EXAMPLES = {
   simulation_progress: {
     event: "simulation_progress",

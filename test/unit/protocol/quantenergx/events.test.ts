@@ -18,7 +18,7 @@ import {
 } from "../../../../src/protocol/quantenergx/events";
 import { topicName } from "../../../../src/protocol/topics";
 
-/** The server-event payloads of seeds/quantenergx-websocket-protocol.md, verbatim. */
+/** The server-event payloads of the QuantEnergx protocol document, verbatim. */
 const SEED_EXAMPLES = {
   "market-update": {
     type: "MARKET_UPDATE",

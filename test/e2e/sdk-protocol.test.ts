@@ -1,0 +1,149 @@
+/**
+ * The client SDK against a scripted server (the `ws` package in this process), for what the real
+ * service promises never to do or cannot be made to do on demand: a jump in `seq` (the client
+ * must resubscribe with `since_seq` itself), a repeated event, an unsolicited resync
+ * (`subscribed` without `id`, `recovered: false`), and a request that gets no reply.
+ */
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { type WebSocket as ServerSocket, WebSocketServer } from "ws";
+import { createClient, type EquihomeClient } from "../../client/src/index";
+import { waitFor } from "./helpers/wait";
+
+interface ClientFrame {
+  event: string;
+  data: Record<string, unknown>;
+  id: string;
+}
+
+let wss: WebSocketServer | undefined;
+let client: EquihomeClient | undefined;
+
+afterEach(async () => {
+  client?.close();
+  client = undefined;
+  const server = wss;
+  wss = undefined;
+  if (server) {
+    for (const socket of server.clients) socket.terminate();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+/** A server that records every client frame; the test answers them through `socket`. */
+async function scriptedServer() {
+  const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  wss = server;
+  await new Promise<void>((resolve) => server.once("listening", () => resolve()));
+  const state = {
+    frames: [] as ClientFrame[],
+    urls: [] as string[],
+    socket: undefined as ServerSocket | undefined,
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/ws`,
+    send(frame: Record<string, unknown>) {
+      state.socket?.send(JSON.stringify(frame));
+    },
+    request(event: string, from = 0): Promise<ClientFrame> {
+      return waitFor(`a ${event} request`, () => state.frames.slice(from).find((frame) => frame.event === event));
+    },
+  };
+  server.on("connection", (socket, request) => {
+    state.socket = socket;
+    state.urls.push(request.url ?? "");
+    socket.on("message", (raw) => state.frames.push(JSON.parse(String(raw)) as ClientFrame));
+  });
+  return state;
+}
+
+const progress = (seq: number) => ({
+  event: "simulation_progress",
+  data: { simulation_id: "sim_1", progress: seq, status: "running" },
+  seq,
+});
+
+describe("client SDK against a scripted server", () => {
+  it("resubscribes with since_seq on a seq jump, drops duplicates, and signals a resync as a reload", async () => {
+    const server = await scriptedServer();
+    client = createClient({ url: server.url, token: "a.b.c" });
+    const seen: number[] = [];
+    const reloads: number[] = [];
+    client.on("simulation_progress", (_data, meta) => seen.push(meta.seq));
+    const subscribing = client.subscribe({ channel: "simulation_updates", simulation_id: "sim_1" });
+    const first = await server.request("subscribe");
+    expect(server.urls[0]).toBe("/v1/ws?token=a.b.c");
+    expect(first.data).toEqual({ channel: "simulation_updates", simulation_id: "sim_1" });
+    server.send({
+      event: "subscribed",
+      data: { channel: "simulation_updates", simulation_id: "sim_1", seq: 0 },
+      id: first.id,
+    });
+    const subscription = await subscribing;
+    subscription.on("reload", (info) => reloads.push(info.seq));
+
+    server.send(progress(1));
+    server.send(progress(2));
+    server.send(progress(4)); // 3 is missing
+    const resubscribe = await server.request("subscribe", 1);
+    expect(resubscribe.data).toEqual({ channel: "simulation_updates", simulation_id: "sim_1", since_seq: 2 });
+    server.send(progress(5)); // still from before the resubscription: dropped, the replay brings it
+    server.send({
+      event: "subscribed",
+      data: { channel: "simulation_updates", simulation_id: "sim_1", seq: 5, recovered: true },
+      id: resubscribe.id,
+    });
+    for (const seq of [3, 4, 5, 4, 5, 6]) server.send(progress(seq));
+    await waitFor(
+      "events up to 6",
+      () => (seen.includes(6) ? true : undefined),
+      5_000,
+      () => ` seen ${seen}`,
+    );
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(reloads).toEqual([]);
+
+    // The server's resync: no id, recovered false, then the latest state and live events.
+    server.send({
+      event: "subscribed",
+      data: { channel: "simulation_updates", simulation_id: "sim_1", seq: 100, recovered: false },
+    });
+    server.send(progress(100));
+    server.send(progress(101));
+    await waitFor(
+      "events after the resync",
+      () => (seen.includes(101) ? true : undefined),
+      5_000,
+      () => ` seen ${seen}`,
+    );
+    expect(reloads).toEqual([100]);
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 100, 101]);
+    expect(subscription.lastSeq).toBe(101);
+    expect(server.frames.filter((frame) => frame.event === "subscribe")).toHaveLength(2);
+  });
+
+  it("rejects a request without a reply with a timeout, and a refused one with the server's error", async () => {
+    const server = await scriptedServer();
+    client = createClient({ url: server.url, token: "a.b.c", requestTimeoutMs: 300 });
+    const ping = client.ping().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await server.request("ping");
+    expect(await ping).toMatchObject({ name: "EquihomeError", code: "timeout" });
+
+    const session = client.startEditing({ resource_type: "fund", resource_id: "f1" }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const subscribe = await server.request("subscribe");
+    server.send({
+      event: "error",
+      data: { code: "authorization_error", message: "Insufficient permissions", details: { resource: "fund:f1" } },
+      id: subscribe.id,
+    });
+    expect(await session).toMatchObject({
+      code: "authorization_error",
+      message: "Insufficient permissions",
+      details: { resource: "fund:f1" },
+    });
+  });
+});
