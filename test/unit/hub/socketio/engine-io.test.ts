@@ -2,7 +2,7 @@
  * Engine.IO as a transport on its own: a fake host above it (no hub, no Socket.IO), polling
  * sessions driven through `fetch`, and the heartbeat.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { EngineIo, type EngineSession, PING_TIMEOUT_MS } from "../../../../src/hub/socketio/engine-io";
 
 const RS = "\u001e";
@@ -52,16 +52,24 @@ describe("Engine.IO on its own", () => {
   });
 
   it("closes a session that did not answer its ping in time; one that did stays", async () => {
-    const { engine, events, sessions } = engineWithFakeHost();
-    const [late, prompt] = [await open(engine), await open(engine)];
-    const now = Date.now();
-    engine.heartbeat(now, () => null);
-    await engine.fetch(new Request(url(prompt), { method: "POST", body: "3" }));
-    engine.heartbeat(now + PING_TIMEOUT_MS, () => null);
-    expect(events).toContain(`closed ${late}`);
-    expect(events).not.toContain(`closed ${prompt}`);
-    expect(engine.size).toBe(1);
-    expect(sessions.find((session) => session.sid === late)?.closed).toBe(true);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const start = Date.now();
+      const { engine, events, sessions } = engineWithFakeHost();
+      const [late, prompt] = [await open(engine), await open(engine)];
+      vi.setSystemTime(start + 1000);
+      engine.heartbeat(Date.now(), () => null);
+      vi.setSystemTime(start + 2000);
+      await engine.fetch(new Request(url(prompt), { method: "POST", body: "3" }));
+      vi.setSystemTime(start + 1000 + PING_TIMEOUT_MS);
+      engine.heartbeat(Date.now(), () => null);
+      expect(events).toContain(`closed ${late}`);
+      expect(events).not.toContain(`closed ${prompt}`);
+      expect(engine.size).toBe(1);
+      expect(sessions.find((session) => session.sid === late)?.closed).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("answers an unknown session id with Engine.IO's own error", async () => {
