@@ -243,12 +243,19 @@ export class EquihomeClient {
     const data = { ...(params as Record<string, unknown>) };
     const channel = data.channel as C;
     const entry = this.#acquire(channel, data);
-    return this.#whenConfirmed(entry).then(() => this.#handle(entry) as Subscription<C>);
+    return this.#whenConfirmed(entry).then(
+      () => this.#handle(entry) as Subscription<C>,
+      async (error: unknown) => {
+        await this.#release(entry).catch(() => {}); // this call's hold; a refused entry is gone already
+        throw error;
+      },
+    );
   }
 
   /**
    * Opens an editing session of a fund or portfolio: subscribes to its channel (so its events
    * carry on from a known seq), then `start_editing`. Resolves with the document and its editors.
+   * A resource this client already edits resolves with the same session.
    */
   async startEditing(resource: ResourceRef): Promise<EditingSession> {
     const channel = RESOURCE_CHANNELS[resource.resource_type] as ChannelName | undefined;
@@ -262,10 +269,13 @@ export class EquihomeClient {
     const entry = this.#acquire(channel, { channel, ...(keyField ? { [keyField]: resource.resource_id } : {}) });
     try {
       await this.#whenConfirmed(entry);
-      if (entry.session) {
+      const existing = entry.session;
+      if (existing) {
+        // Already edited (or being started) on this client: the same session, which holds the
+        // channel already.
+        await this.#bounded(existing.ready, "start_editing");
         entry.holders--;
-        await this.#bounded(entry.session.ready, "start_editing");
-        return entry.session;
+        return existing;
       }
       const session = new Session(this, resource, entry);
       entry.session = session;

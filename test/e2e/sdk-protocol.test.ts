@@ -146,4 +146,21 @@ describe("client SDK against a scripted server", () => {
       details: { resource: "fund:f1" },
     });
   });
+
+  it("forgets a subscription that timed out, so that subscribing again asks the server again", async () => {
+    const server = await scriptedServer();
+    client = createClient({ url: server.url, token: "a.b.c", requestTimeoutMs: 300 });
+    const params = { channel: "fund_updates", fund_id: "f1" } as const;
+    const first = await client.subscribe(params).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(first).toMatchObject({ code: "timeout" });
+    expect(server.frames.filter((frame) => frame.event === "subscribe")).toHaveLength(1);
+
+    const second = client.subscribe(params);
+    const request = await server.request("subscribe", 1);
+    server.send({ event: "subscribed", data: { channel: "fund_updates", fund_id: "f1", seq: 3 }, id: request.id });
+    expect((await second).lastSeq).toBe(3);
+  });
 });
