@@ -475,16 +475,28 @@ export class EquihomeClient {
 
   #handle(entry: Entry): Subscription<ChannelName> {
     let released = false;
+    // Several handles can share one entry: each removes its own listeners when it leaves.
+    const removers = new Set<() => void>();
     return {
       channel: entry.channel,
       key: entry.key,
       get lastSeq() {
         return entry.tracker.last;
       },
-      on: (event, listener) => entry.emitter.on(event, listener),
+      on: (event, listener) => {
+        if (released) return () => {};
+        const off = entry.emitter.on(event, listener);
+        removers.add(off);
+        return () => {
+          removers.delete(off);
+          off();
+        };
+      },
       unsubscribe: async () => {
         if (released) return;
         released = true;
+        for (const off of removers) off();
+        removers.clear();
         await this.#release(entry);
       },
     };

@@ -163,4 +163,36 @@ describe("client SDK against a scripted server", () => {
     server.send({ event: "subscribed", data: { channel: "fund_updates", fund_id: "f1", seq: 3 }, id: request.id });
     expect((await second).lastSeq).toBe(3);
   });
+
+  it("shares one server subscription between handles; a handle that leaves stops hearing it", async () => {
+    const server = await scriptedServer();
+    client = createClient({ url: server.url, token: "a.b.c" });
+    const params = { channel: "system_notifications" } as const;
+    const firstSubscribing = client.subscribe(params);
+    const request = await server.request("subscribe");
+    server.send({ event: "subscribed", data: { channel: "system_notifications", seq: 0 }, id: request.id });
+    const first = await firstSubscribing;
+    const second = await client.subscribe(params);
+    const heard = { first: [] as number[], second: [] as number[] };
+    first.on("notification", (_data, meta) => heard.first.push(meta.seq));
+    second.on("notification", (_data, meta) => heard.second.push(meta.seq));
+    const note = (seq: number) => ({
+      event: "notification",
+      data: { type: "info", message: `n${seq}`, timestamp: "2026-01-01T00:00:00Z" },
+      seq,
+    });
+    server.send(note(1));
+    await waitFor("both handles hear 1", () => (heard.first.length && heard.second.length ? true : undefined));
+    await first.unsubscribe(); // the other handle still holds the channel: nothing is sent
+    server.send(note(2));
+    await waitFor("the remaining handle hears 2", () => (heard.second.includes(2) ? true : undefined));
+    expect(heard).toEqual({ first: [1], second: [1, 2] });
+    expect(server.frames.map((frame) => frame.event)).toEqual(["subscribe"]);
+
+    const leaving = second.unsubscribe();
+    const unsubscribe = await server.request("unsubscribe");
+    expect(unsubscribe.data).toEqual({ channel: "system_notifications" });
+    server.send({ event: "unsubscribed", data: { channel: "system_notifications" }, id: unsubscribe.id });
+    await leaving;
+  });
 });
