@@ -10,11 +10,13 @@
  */
 import ReconnectingWebSocket from "partysocket/ws";
 import { CHANNELS, type ChannelName } from "../../src/protocol/equihome/channels";
+import { MESSAGE_BURST, MESSAGES_PER_SECOND } from "../../src/protocol/limits";
 import { type BackoffOptions, backoffDelay } from "./backoff";
 import { applyUpdate, type JsonObject } from "./document";
 import { Emitter } from "./emitter";
 import { EquihomeError } from "./errors";
 import { refreshDelay, tokenExpiry } from "./jwt";
+import { SendPacer } from "./pacer";
 import { SeqTracker } from "./seq";
 import {
   CHANNEL_EVENTS,
@@ -140,6 +142,11 @@ interface Pending {
   onReply(frame: Frame): void;
   onError(error: EquihomeError): void;
   timer: ReturnType<typeof setTimeout>;
+  /** Subscriptions and editing sessions: made again on each connection, never carried over. */
+  internal: boolean;
+  /** In the outbox of the current connection (sent, or waiting for the pacer). */
+  queued: boolean;
+  /** Handed to the socket. */
   sent: boolean;
 }
 
@@ -162,6 +169,8 @@ const OPEN = 1;
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** A connection that stays open this long resets the backoff. */
 const STABLE_AFTER_MS = 5_000;
+/** The server's per-socket rate limit, with a margin for frames that arrive bunched. */
+const PACE = { rate: MESSAGES_PER_SECOND * 0.9, burst: Math.floor(MESSAGE_BURST * 0.9) };
 /** A failed token refresh is retried after this long (while the socket is open). */
 const REFRESH_RETRY_MS = 5_000;
 
@@ -203,6 +212,10 @@ export class EquihomeClient {
   #stableTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #sleep: { timer: ReturnType<typeof setTimeout>; resolve(): void } | undefined;
+  readonly #pacer = new SendPacer(PACE.rate, PACE.burst, Date.now());
+  /** Frames of the current connection waiting for the pacer, in order. */
+  #outbox: Pending[] = [];
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: ClientOptions) {
     this.#options = options;
@@ -324,7 +337,7 @@ export class EquihomeClient {
    * its `id` whose event is one of `expect`. An `error` with its id rejects. @internal
    */
   request(event: string, data: Record<string, unknown>, expect: readonly string[]): Promise<Frame> {
-    return new Promise((resolve, reject) => this.#send(event, data, expect, resolve, reject));
+    return new Promise((resolve, reject) => this.#send(event, data, expect, resolve, reject, false));
   }
 
   #send(
@@ -333,6 +346,7 @@ export class EquihomeClient {
     expect: readonly string[],
     onReply: (frame: Frame) => void,
     onError: (error: EquihomeError) => void,
+    internal: boolean,
   ): void {
     if (this.#closed) {
       onError(new EquihomeError("closed", "The client is closed"));
@@ -343,13 +357,32 @@ export class EquihomeClient {
       this.#pending.delete(id);
       onError(new EquihomeError("timeout", `No reply to ${event} within ${this.#timeoutMs} ms`, { event }));
     }, this.#timeoutMs);
-    const pending: Pending = { id, event, data, expect, onReply, onError, timer, sent: false };
+    const pending: Pending = { id, event, data, expect, onReply, onError, timer, internal, queued: false, sent: false };
     this.#pending.set(id, pending);
     if (this.connected) this.#transmit(pending);
   }
 
+  /** Queues a request on the current connection, sent as the pacer allows. */
   #transmit(pending: Pending): void {
-    pending.sent = this.#ws.send(JSON.stringify({ event: pending.event, data: pending.data, id: pending.id }));
+    pending.queued = true;
+    this.#outbox.push(pending);
+    this.#drain();
+  }
+
+  #drain(): void {
+    clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
+    while (this.#outbox.length > 0 && this.connected) {
+      const now = Date.now();
+      if (!this.#pacer.take(now)) {
+        this.#drainTimer = setTimeout(() => this.#drain(), this.#pacer.delay(now));
+        return;
+      }
+      const pending = this.#outbox.shift();
+      // One that timed out while it waited is not sent at all.
+      if (!pending || this.#pending.get(pending.id) !== pending) continue;
+      pending.sent = this.#ws.send(JSON.stringify({ event: pending.event, data: pending.data, id: pending.id }));
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -416,6 +449,7 @@ export class EquihomeClient {
       ["subscribed"],
       (frame) => this.#onSubscribed(entry, isObject(frame.data) ? frame.data : {}),
       (error) => this.#onSubscribeFailed(entry, error),
+      true,
     );
   }
 
@@ -517,6 +551,7 @@ export class EquihomeClient {
         session.failed(error);
         if (session.started) this.#emitter.emit("error", error);
       },
+      true,
     );
   }
 
@@ -579,22 +614,26 @@ export class EquihomeClient {
     this.#stableTimer = setTimeout(() => {
       this.#attempt = 0;
     }, STABLE_AFTER_MS);
+    this.#pacer.reset(Date.now());
     // Subscriptions first (with since_seq), then editing sessions (their channel is held by
     // then: replies come in request order), then the requests made while disconnected.
     for (const entry of this.#entries.values()) this.#sendSubscribe(entry);
     for (const entry of this.#entries.values()) if (entry.session) this.#startSession(entry.session);
-    for (const pending of [...this.#pending.values()]) if (!pending.sent) this.#transmit(pending);
+    for (const pending of [...this.#pending.values()]) if (!pending.queued) this.#transmit(pending);
     this.#emitter.emit("open");
   }
 
   #onClose(code: number, reason: string): void {
     clearTimeout(this.#stableTimer);
     clearTimeout(this.#refreshTimer);
+    clearTimeout(this.#drainTimer);
+    this.#outbox = [];
     const reconnecting = !this.#closed && this.#ws.shouldReconnect;
-    // In-flight requests lost their socket. Subscriptions and sessions are sent again on the
+    // In-flight requests lost their socket. Subscriptions and sessions are made again on the
     // next connection; the requests that were never sent wait for it.
     for (const pending of [...this.#pending.values()]) {
-      if (pending.sent || !reconnecting) {
+      pending.queued = false;
+      if (pending.sent || pending.internal || !reconnecting) {
         this.#pending.delete(pending.id);
         clearTimeout(pending.timer);
         pending.onError(
@@ -615,6 +654,8 @@ export class EquihomeClient {
 
   #stop(): void {
     clearTimeout(this.#stableTimer);
+    clearTimeout(this.#drainTimer);
+    this.#outbox = [];
     clearTimeout(this.#refreshTimer);
     if (this.#sleep) {
       clearTimeout(this.#sleep.timer);

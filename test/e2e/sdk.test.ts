@@ -124,6 +124,19 @@ describe("client SDK: requests and typed errors", () => {
     expect(await client.ping()).toBeTypeOf("number");
   });
 
+  it("paces its frames under the server's rate limit: 200 requests at once all succeed", async () => {
+    const client = connect(await server.sign({ sub: "sdk-burst" }));
+    const log = record(client);
+    const subscriptions = Array.from({ length: 20 }, (_, n) =>
+      client.subscribe({ channel: "simulation_updates", simulation_id: `sdk_burst_${n}` }),
+    );
+    const pings = Array.from({ length: 180 }, () => client.ping());
+    const results = await Promise.allSettled([...subscriptions, ...pings]);
+    const refused = results.flatMap((result) => (result.status === "rejected" ? [String(result.reason)] : []));
+    expect(refused).toEqual([]);
+    expect(log.filter((line) => line.startsWith("error") || line.startsWith("close"))).toEqual([]);
+  });
+
   it("rejects a subscription the token does not reach with authorization_error", async () => {
     const client = connect(await server.sign({ sub: "sdk-forbidden", resources: ["simulation:sdk_allowed"] }));
     const error = await client.subscribe({ channel: "simulation_updates", simulation_id: "sdk_not_allowed" }).then(
