@@ -159,6 +159,8 @@ interface Entry {
   /** Public handles plus an editing session. */
   holders: number;
   confirmed: boolean;
+  /** While a subscribe with new parameters (other `zones`) is unanswered: the parameters before it. */
+  previous: Record<string, unknown> | undefined;
   /** `subscribe()` calls waiting for the first `subscribed`. */
   waiters: { resolve(): void; reject(error: EquihomeError): void }[];
   emitter: Emitter<SubscriptionEvents<ChannelName>>;
@@ -173,6 +175,8 @@ const STABLE_AFTER_MS = 5_000;
 const PACE = { rate: MESSAGES_PER_SECOND * 0.9, burst: Math.floor(MESSAGE_BURST * 0.9) };
 /** A failed token refresh is retried after this long (while the socket is open). */
 const REFRESH_RETRY_MS = 5_000;
+/** A subscribe or start_editing refused for rate is sent again after this long. */
+const RATE_LIMITED_RETRY_MS = 1_000;
 
 const EVENT_CHANNEL = new Map<string, ChannelName>();
 for (const [channel, events] of Object.entries(CHANNEL_EVENTS) as [ChannelName, readonly string[]][]) {
@@ -395,6 +399,9 @@ export class EquihomeClient {
     if (entry) {
       entry.holders++;
       if (JSON.stringify(entry.params) !== JSON.stringify(params)) {
+        // Subscribing again with other zones replaces the subscription's zones (on the server
+        // too); the call resolves once the server confirmed the new ones.
+        if (entry.confirmed) entry.previous ??= entry.params;
         entry.params = params;
         if (this.connected) this.#sendSubscribe(entry);
       }
@@ -408,6 +415,7 @@ export class EquihomeClient {
       tracker: new SeqTracker(),
       holders: 1,
       confirmed: false,
+      previous: undefined,
       waiters: [],
       emitter: new Emitter(),
       session: undefined,
@@ -418,7 +426,7 @@ export class EquihomeClient {
   }
 
   #whenConfirmed(entry: Entry): Promise<void> {
-    if (entry.confirmed) return Promise.resolve();
+    if (entry.confirmed && entry.previous === undefined) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const waiter = {
         resolve: () => {
@@ -440,7 +448,7 @@ export class EquihomeClient {
   }
 
   #sendSubscribe(entry: Entry): void {
-    if (!this.connected) return; // sent when the socket opens
+    if (!this.connected || this.#entries.get(entry.name) !== entry) return; // sent when the socket opens
     const data = { ...entry.params };
     if (entry.tracker.last !== null) data.since_seq = entry.tracker.last;
     this.#send(
@@ -459,6 +467,7 @@ export class EquihomeClient {
     const recovered = typeof data.recovered === "boolean" ? data.recovered : undefined;
     const { reload } = entry.tracker.subscribed(seq, recovered);
     entry.confirmed = true;
+    entry.previous = undefined;
     for (const waiter of entry.waiters.splice(0)) waiter.resolve();
     if (reload) this.#reload(entry, seq);
   }
@@ -467,9 +476,21 @@ export class EquihomeClient {
     if (this.#entries.get(entry.name) !== entry) return;
     // Lost with the connection: the entry is resubscribed when the socket opens again.
     if (error.code === "connection_lost") return;
+    if (error.details?.issue === "rate_limited") {
+      // Not expected (the pacer keeps under the limit), but not a refusal of the subscription.
+      setTimeout(() => this.#sendSubscribe(entry), RATE_LIMITED_RETRY_MS);
+      return;
+    }
     if (error.code === "timeout" && entry.confirmed) {
       // A resubscription that got no answer: start over on a fresh connection.
       this.#ws.reconnect(4000, "subscribe timed out");
+      return;
+    }
+    if (entry.previous !== undefined && error.code !== "timeout") {
+      // New parameters refused: the server kept the subscription as it was.
+      entry.params = entry.previous;
+      entry.previous = undefined;
+      for (const waiter of entry.waiters.splice(0)) waiter.reject(error);
       return;
     }
     this.#entries.delete(entry.name);
@@ -548,6 +569,12 @@ export class EquihomeClient {
       (frame) => session.onStarted(isObject(frame.data) ? frame.data : {}),
       (error) => {
         if (error.code === "connection_lost") return; // started again on the next connection
+        if (error.details?.issue === "rate_limited") {
+          setTimeout(() => {
+            if (this.#entries.get(session.entry.name)?.session === session) this.#startSession(session);
+          }, RATE_LIMITED_RETRY_MS);
+          return;
+        }
         session.failed(error);
         if (session.started) this.#emitter.emit("error", error);
       },
@@ -806,14 +833,15 @@ class Session implements EditingSession {
   started = false;
   readonly ready: Promise<void>;
   readonly #client: EquihomeClient;
-  readonly #entry: Entry;
+  /** @internal The subscription entry of the resource's channel. */
+  readonly entry: Entry;
   readonly #emitter = new Emitter<EditingEvents>();
   #settle: { resolve(): void; reject(error: EquihomeError): void } | undefined;
   #stopped = false;
 
   constructor(client: EquihomeClient, resource: ResourceRef, entry: Entry) {
     this.#client = client;
-    this.#entry = entry;
+    this.entry = entry;
     this.resource_type = resource.resource_type;
     this.resource_id = resource.resource_id;
     this.ready = new Promise((resolve, reject) => {
@@ -840,7 +868,7 @@ class Session implements EditingSession {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    await this.#client.endSession(this, this.#entry);
+    await this.#client.endSession(this, this.entry);
   }
 
   /** @internal `editing_started`: a fresh document (first start, or after a reconnect or reload). */
@@ -877,7 +905,7 @@ class Session implements EditingSession {
   /** @internal */
   end(info: EndedInfo): void {
     this.#stopped = true;
-    if (this.#entry.session === this) this.#entry.session = undefined;
+    if (this.entry.session === this) this.entry.session = undefined;
     this.#emitter.emit("ended", info);
   }
 }

@@ -195,4 +195,64 @@ describe("client SDK against a scripted server", () => {
     server.send({ event: "unsubscribed", data: { channel: "system_notifications" }, id: unsubscribe.id });
     await leaving;
   });
+
+  it("subscribing again with other zones waits for the server; a refusal keeps the subscription as it was", async () => {
+    const server = await scriptedServer();
+    client = createClient({ url: server.url, token: "a.b.c" });
+    const lights = (seq: number) => ({
+      event: "traffic_light_update",
+      data: { timestamp: "2026-01-01T00:00:00Z", zone_updates: {} },
+      seq,
+    });
+    const firstSubscribing = client.subscribe({ channel: "traffic_light_updates", zones: ["red"] });
+    const first = await server.request("subscribe");
+    server.send({
+      event: "subscribed",
+      data: { channel: "traffic_light_updates", seq: 0, zones: ["red"] },
+      id: first.id,
+    });
+    const subscription = await firstSubscribing;
+    const seen: number[] = [];
+    subscription.on("traffic_light_update", (_data, meta) => seen.push(meta.seq));
+
+    const refused = client.subscribe({ channel: "traffic_light_updates", zones: ["Bad"] }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const bad = await server.request("subscribe", 1);
+    expect(bad.data).toEqual({ channel: "traffic_light_updates", zones: ["Bad"], since_seq: 0 });
+    server.send({
+      event: "error",
+      data: {
+        code: "invalid_subscription",
+        message: "Invalid subscription parameters",
+        details: { issue: "Invalid zones" },
+      },
+      id: bad.id,
+    });
+    expect(await refused).toMatchObject({ code: "invalid_subscription" });
+    server.send(lights(1));
+    await waitFor("the kept subscription's event", () => (seen.includes(1) ? true : undefined));
+
+    let settled = false;
+    const changing = client.subscribe({ channel: "traffic_light_updates", zones: ["green"] }).then((handle) => {
+      settled = true;
+      return handle;
+    });
+    const change = await server.request("subscribe", 2);
+    expect(change.data).toEqual({ channel: "traffic_light_updates", zones: ["green"], since_seq: 1 });
+    // A round trip through the server, with no reply to the subscribe yet.
+    const pinging = client.ping();
+    const ping = await server.request("ping");
+    server.send({ event: "pong", data: { timestamp: 1 }, id: ping.id });
+    await pinging;
+    expect(settled).toBe(false);
+    server.send({
+      event: "subscribed",
+      data: { channel: "traffic_light_updates", seq: 1, zones: ["green"], recovered: true },
+      id: change.id,
+    });
+    await changing;
+    expect(settled).toBe(true);
+  });
 });
