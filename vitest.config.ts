@@ -1,6 +1,13 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+// The Workers pool reads wrangler.jsonc through wrangler's API once per test file, and wrangler
+// says each time that it loaded `.dev.vars` ("Using secrets defined in .dev.vars": one line per
+// file on a machine that ran `npm run dev`; the bindings below override what the tests need).
+// Wrangler's info lines in this process go; its warnings and errors still print, and so does
+// everything the tests and the Worker log. The e2e dev servers set their own level (dev-server.ts).
+process.env.WRANGLER_LOG ??= "warn";
+
 /** The secret the Workers tests sign with; a test value, never a default of the service. */
 export const TEST_JWT_SECRET = "test-secret-for-vitest-only-0123456789abcdef";
 

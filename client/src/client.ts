@@ -10,11 +10,13 @@
  */
 import ReconnectingWebSocket from "partysocket/ws";
 import { CHANNELS, type ChannelName } from "../../src/protocol/equihome/channels";
+import { MESSAGE_BURST, MESSAGES_PER_SECOND } from "../../src/protocol/limits";
 import { type BackoffOptions, backoffDelay } from "./backoff";
 import { applyUpdate, type JsonObject } from "./document";
 import { Emitter } from "./emitter";
 import { EquihomeError } from "./errors";
 import { refreshDelay, tokenExpiry } from "./jwt";
+import { SendPacer } from "./pacer";
 import { SeqTracker } from "./seq";
 import {
   CHANNEL_EVENTS,
@@ -140,6 +142,11 @@ interface Pending {
   onReply(frame: Frame): void;
   onError(error: EquihomeError): void;
   timer: ReturnType<typeof setTimeout>;
+  /** Subscriptions and editing sessions: made again on each connection, never carried over. */
+  internal: boolean;
+  /** In the outbox of the current connection (sent, or waiting for the pacer). */
+  queued: boolean;
+  /** Handed to the socket. */
   sent: boolean;
 }
 
@@ -152,6 +159,8 @@ interface Entry {
   /** Public handles plus an editing session. */
   holders: number;
   confirmed: boolean;
+  /** While a subscribe with new parameters (other `zones`) is unanswered: the parameters before it. */
+  previous: Record<string, unknown> | undefined;
   /** `subscribe()` calls waiting for the first `subscribed`. */
   waiters: { resolve(): void; reject(error: EquihomeError): void }[];
   emitter: Emitter<SubscriptionEvents<ChannelName>>;
@@ -162,8 +171,12 @@ const OPEN = 1;
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** A connection that stays open this long resets the backoff. */
 const STABLE_AFTER_MS = 5_000;
+/** The server's per-socket rate limit, with a margin for frames that arrive bunched. */
+const PACE = { rate: MESSAGES_PER_SECOND * 0.9, burst: Math.floor(MESSAGE_BURST * 0.9) };
 /** A failed token refresh is retried after this long (while the socket is open). */
 const REFRESH_RETRY_MS = 5_000;
+/** A subscribe or start_editing refused for rate is sent again after this long. */
+const RATE_LIMITED_RETRY_MS = 1_000;
 
 const EVENT_CHANNEL = new Map<string, ChannelName>();
 for (const [channel, events] of Object.entries(CHANNEL_EVENTS) as [ChannelName, readonly string[]][]) {
@@ -203,6 +216,10 @@ export class EquihomeClient {
   #stableTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #sleep: { timer: ReturnType<typeof setTimeout>; resolve(): void } | undefined;
+  readonly #pacer = new SendPacer(PACE.rate, PACE.burst, Date.now());
+  /** Frames of the current connection waiting for the pacer, in order. */
+  #outbox: Pending[] = [];
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: ClientOptions) {
     this.#options = options;
@@ -243,12 +260,19 @@ export class EquihomeClient {
     const data = { ...(params as Record<string, unknown>) };
     const channel = data.channel as C;
     const entry = this.#acquire(channel, data);
-    return this.#whenConfirmed(entry).then(() => this.#handle(entry) as Subscription<C>);
+    return this.#whenConfirmed(entry).then(
+      () => this.#handle(entry) as Subscription<C>,
+      async (error: unknown) => {
+        await this.#release(entry).catch(() => {}); // this call's hold; a refused entry is gone already
+        throw error;
+      },
+    );
   }
 
   /**
    * Opens an editing session of a fund or portfolio: subscribes to its channel (so its events
    * carry on from a known seq), then `start_editing`. Resolves with the document and its editors.
+   * A resource this client already edits resolves with the same session.
    */
   async startEditing(resource: ResourceRef): Promise<EditingSession> {
     const channel = RESOURCE_CHANNELS[resource.resource_type] as ChannelName | undefined;
@@ -262,10 +286,13 @@ export class EquihomeClient {
     const entry = this.#acquire(channel, { channel, ...(keyField ? { [keyField]: resource.resource_id } : {}) });
     try {
       await this.#whenConfirmed(entry);
-      if (entry.session) {
+      const existing = entry.session;
+      if (existing) {
+        // Already edited (or being started) on this client: the same session, which holds the
+        // channel already.
+        await this.#bounded(existing.ready, "start_editing");
         entry.holders--;
-        await this.#bounded(entry.session.ready, "start_editing");
-        return entry.session;
+        return existing;
       }
       const session = new Session(this, resource, entry);
       entry.session = session;
@@ -314,7 +341,7 @@ export class EquihomeClient {
    * its `id` whose event is one of `expect`. An `error` with its id rejects. @internal
    */
   request(event: string, data: Record<string, unknown>, expect: readonly string[]): Promise<Frame> {
-    return new Promise((resolve, reject) => this.#send(event, data, expect, resolve, reject));
+    return new Promise((resolve, reject) => this.#send(event, data, expect, resolve, reject, false));
   }
 
   #send(
@@ -323,6 +350,7 @@ export class EquihomeClient {
     expect: readonly string[],
     onReply: (frame: Frame) => void,
     onError: (error: EquihomeError) => void,
+    internal: boolean,
   ): void {
     if (this.#closed) {
       onError(new EquihomeError("closed", "The client is closed"));
@@ -333,13 +361,32 @@ export class EquihomeClient {
       this.#pending.delete(id);
       onError(new EquihomeError("timeout", `No reply to ${event} within ${this.#timeoutMs} ms`, { event }));
     }, this.#timeoutMs);
-    const pending: Pending = { id, event, data, expect, onReply, onError, timer, sent: false };
+    const pending: Pending = { id, event, data, expect, onReply, onError, timer, internal, queued: false, sent: false };
     this.#pending.set(id, pending);
     if (this.connected) this.#transmit(pending);
   }
 
+  /** Queues a request on the current connection, sent as the pacer allows. */
   #transmit(pending: Pending): void {
-    pending.sent = this.#ws.send(JSON.stringify({ event: pending.event, data: pending.data, id: pending.id }));
+    pending.queued = true;
+    this.#outbox.push(pending);
+    this.#drain();
+  }
+
+  #drain(): void {
+    clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
+    while (this.#outbox.length > 0 && this.connected) {
+      const now = Date.now();
+      if (!this.#pacer.take(now)) {
+        this.#drainTimer = setTimeout(() => this.#drain(), this.#pacer.delay(now));
+        return;
+      }
+      const pending = this.#outbox.shift();
+      // One that timed out while it waited is not sent at all.
+      if (!pending || this.#pending.get(pending.id) !== pending) continue;
+      pending.sent = this.#ws.send(JSON.stringify({ event: pending.event, data: pending.data, id: pending.id }));
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -352,6 +399,9 @@ export class EquihomeClient {
     if (entry) {
       entry.holders++;
       if (JSON.stringify(entry.params) !== JSON.stringify(params)) {
+        // Subscribing again with other zones replaces the subscription's zones (on the server
+        // too); the call resolves once the server confirmed the new ones.
+        if (entry.confirmed) entry.previous ??= entry.params;
         entry.params = params;
         if (this.connected) this.#sendSubscribe(entry);
       }
@@ -365,6 +415,7 @@ export class EquihomeClient {
       tracker: new SeqTracker(),
       holders: 1,
       confirmed: false,
+      previous: undefined,
       waiters: [],
       emitter: new Emitter(),
       session: undefined,
@@ -375,7 +426,7 @@ export class EquihomeClient {
   }
 
   #whenConfirmed(entry: Entry): Promise<void> {
-    if (entry.confirmed) return Promise.resolve();
+    if (entry.confirmed && entry.previous === undefined) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const waiter = {
         resolve: () => {
@@ -397,7 +448,7 @@ export class EquihomeClient {
   }
 
   #sendSubscribe(entry: Entry): void {
-    if (!this.connected) return; // sent when the socket opens
+    if (!this.connected || this.#entries.get(entry.name) !== entry) return; // sent when the socket opens
     const data = { ...entry.params };
     if (entry.tracker.last !== null) data.since_seq = entry.tracker.last;
     this.#send(
@@ -406,6 +457,7 @@ export class EquihomeClient {
       ["subscribed"],
       (frame) => this.#onSubscribed(entry, isObject(frame.data) ? frame.data : {}),
       (error) => this.#onSubscribeFailed(entry, error),
+      true,
     );
   }
 
@@ -415,6 +467,7 @@ export class EquihomeClient {
     const recovered = typeof data.recovered === "boolean" ? data.recovered : undefined;
     const { reload } = entry.tracker.subscribed(seq, recovered);
     entry.confirmed = true;
+    entry.previous = undefined;
     for (const waiter of entry.waiters.splice(0)) waiter.resolve();
     if (reload) this.#reload(entry, seq);
   }
@@ -423,9 +476,21 @@ export class EquihomeClient {
     if (this.#entries.get(entry.name) !== entry) return;
     // Lost with the connection: the entry is resubscribed when the socket opens again.
     if (error.code === "connection_lost") return;
+    if (error.details?.issue === "rate_limited") {
+      // Not expected (the pacer keeps under the limit), but not a refusal of the subscription.
+      setTimeout(() => this.#sendSubscribe(entry), RATE_LIMITED_RETRY_MS);
+      return;
+    }
     if (error.code === "timeout" && entry.confirmed) {
       // A resubscription that got no answer: start over on a fresh connection.
       this.#ws.reconnect(4000, "subscribe timed out");
+      return;
+    }
+    if (entry.previous !== undefined && error.code !== "timeout") {
+      // New parameters refused: the server kept the subscription as it was.
+      entry.params = entry.previous;
+      entry.previous = undefined;
+      for (const waiter of entry.waiters.splice(0)) waiter.reject(error);
       return;
     }
     this.#entries.delete(entry.name);
@@ -465,16 +530,28 @@ export class EquihomeClient {
 
   #handle(entry: Entry): Subscription<ChannelName> {
     let released = false;
+    // Several handles can share one entry: each removes its own listeners when it leaves.
+    const removers = new Set<() => void>();
     return {
       channel: entry.channel,
       key: entry.key,
       get lastSeq() {
         return entry.tracker.last;
       },
-      on: (event, listener) => entry.emitter.on(event, listener),
+      on: (event, listener) => {
+        if (released) return () => {};
+        const off = entry.emitter.on(event, listener);
+        removers.add(off);
+        return () => {
+          removers.delete(off);
+          off();
+        };
+      },
       unsubscribe: async () => {
         if (released) return;
         released = true;
+        for (const off of removers) off();
+        removers.clear();
         await this.#release(entry);
       },
     };
@@ -492,9 +569,16 @@ export class EquihomeClient {
       (frame) => session.onStarted(isObject(frame.data) ? frame.data : {}),
       (error) => {
         if (error.code === "connection_lost") return; // started again on the next connection
+        if (error.details?.issue === "rate_limited") {
+          setTimeout(() => {
+            if (this.#entries.get(session.entry.name)?.session === session) this.#startSession(session);
+          }, RATE_LIMITED_RETRY_MS);
+          return;
+        }
         session.failed(error);
         if (session.started) this.#emitter.emit("error", error);
       },
+      true,
     );
   }
 
@@ -557,22 +641,26 @@ export class EquihomeClient {
     this.#stableTimer = setTimeout(() => {
       this.#attempt = 0;
     }, STABLE_AFTER_MS);
+    this.#pacer.reset(Date.now());
     // Subscriptions first (with since_seq), then editing sessions (their channel is held by
     // then: replies come in request order), then the requests made while disconnected.
     for (const entry of this.#entries.values()) this.#sendSubscribe(entry);
     for (const entry of this.#entries.values()) if (entry.session) this.#startSession(entry.session);
-    for (const pending of [...this.#pending.values()]) if (!pending.sent) this.#transmit(pending);
+    for (const pending of [...this.#pending.values()]) if (!pending.queued) this.#transmit(pending);
     this.#emitter.emit("open");
   }
 
   #onClose(code: number, reason: string): void {
     clearTimeout(this.#stableTimer);
     clearTimeout(this.#refreshTimer);
+    clearTimeout(this.#drainTimer);
+    this.#outbox = [];
     const reconnecting = !this.#closed && this.#ws.shouldReconnect;
-    // In-flight requests lost their socket. Subscriptions and sessions are sent again on the
+    // In-flight requests lost their socket. Subscriptions and sessions are made again on the
     // next connection; the requests that were never sent wait for it.
     for (const pending of [...this.#pending.values()]) {
-      if (pending.sent || !reconnecting) {
+      pending.queued = false;
+      if (pending.sent || pending.internal || !reconnecting) {
         this.#pending.delete(pending.id);
         clearTimeout(pending.timer);
         pending.onError(
@@ -593,6 +681,8 @@ export class EquihomeClient {
 
   #stop(): void {
     clearTimeout(this.#stableTimer);
+    clearTimeout(this.#drainTimer);
+    this.#outbox = [];
     clearTimeout(this.#refreshTimer);
     if (this.#sleep) {
       clearTimeout(this.#sleep.timer);
@@ -743,14 +833,15 @@ class Session implements EditingSession {
   started = false;
   readonly ready: Promise<void>;
   readonly #client: EquihomeClient;
-  readonly #entry: Entry;
+  /** @internal The subscription entry of the resource's channel. */
+  readonly entry: Entry;
   readonly #emitter = new Emitter<EditingEvents>();
   #settle: { resolve(): void; reject(error: EquihomeError): void } | undefined;
   #stopped = false;
 
   constructor(client: EquihomeClient, resource: ResourceRef, entry: Entry) {
     this.#client = client;
-    this.#entry = entry;
+    this.entry = entry;
     this.resource_type = resource.resource_type;
     this.resource_id = resource.resource_id;
     this.ready = new Promise((resolve, reject) => {
@@ -777,7 +868,7 @@ class Session implements EditingSession {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    await this.#client.endSession(this, this.#entry);
+    await this.#client.endSession(this, this.entry);
   }
 
   /** @internal `editing_started`: a fresh document (first start, or after a reconnect or reload). */
@@ -814,7 +905,7 @@ class Session implements EditingSession {
   /** @internal */
   end(info: EndedInfo): void {
     this.#stopped = true;
-    if (this.#entry.session === this) this.#entry.session = undefined;
+    if (this.entry.session === this) this.entry.session = undefined;
     this.#emitter.emit("ended", info);
   }
 }

@@ -62,7 +62,14 @@ async function start(): Promise<void> {
     showError(`JSON: events of ${info.channel} ${info.key ?? ""} were missed; state reloaded`),
   );
 
-  startFeeds(client, config.simulations).catch((error: unknown) => showError(`Feeds: ${describe(error)}`));
+  delete document.body.dataset.feeds;
+  startFeeds(client, config.simulations).then(
+    () => {
+      // Every feed's subscription is confirmed (the end-to-end test waits for this).
+      document.body.dataset.feeds = "subscribed";
+    },
+    (error: unknown) => showError(`Feeds: ${describe(error)}`),
+  );
   startJsonPane(client, config.fund, showError).catch((error: unknown) => showError(`JSON pane: ${describe(error)}`));
   const market = startMarket(config.commodities, () => tokens.get(main), showError);
   let yjsPane: ReturnType<typeof startYjsPane> | null = null;

@@ -142,11 +142,23 @@ export function startMarket(
       );
     },
   });
+  // Subscribes (again after every reconnection); the badge turns green once all three are confirmed.
   socket.on("connect", () => {
-    setLink("sio", "open", `Socket.IO session ${socket.id ?? ""}, user ${userId}`);
-    socket.emit("subscribe-market", commodities);
-    socket.emit("subscribe-orders", userId);
-    socket.emit("join-trading", userId);
+    const user = userId;
+    const ask = (event: string, arg: unknown) =>
+      socket
+        .timeout(10_000)
+        .emitWithAck(event, arg)
+        .then((reply: { error?: { message?: string } } | undefined) => {
+          if (reply?.error) throw new Error(`${event}: ${reply.error.message ?? "refused"}`);
+        });
+    Promise.all([ask("subscribe-market", commodities), ask("subscribe-orders", user), ask("join-trading", user)]).then(
+      () => setLink("sio", "open", `Socket.IO session ${socket.id ?? ""}, user ${user}`),
+      (error: unknown) => {
+        setLink("sio", "error", String(error));
+        onError(`Socket.IO: ${error instanceof Error ? error.message : String(error)}`);
+      },
+    );
   });
   socket.on("connect_error", (error) => {
     setLink("sio", "error", `Socket.IO: ${error.message}`);

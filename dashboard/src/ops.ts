@@ -1,7 +1,7 @@
 /**
  * Operations at a glance: `GET /v1/admin/stats` every few seconds while the page is visible
  * (needs a token with the `admin` scope). Each request asks every hub of the region and the
- * topics they hold (docs/OPERATIONS.md): a dashboard's poll, not something to run per user.
+ * topics they hold (docs/PROTOCOL.md "Operations"): a dashboard's poll, not something to run per user.
  */
 import { el, find, setLink } from "./dom";
 

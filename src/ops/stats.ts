@@ -6,7 +6,7 @@
  * shard below HUB_SHARDS, src/hub/shard.ts), which topics exist from the hubs that hold them,
  * and each topic knows the hubs it delivers to and how far each has acknowledged. One request
  * costs one `describe()` call per hub of the asked region (2 × the shards asked for) and one per
- * topic reported (at most `topics`); see docs/OPERATIONS.md.
+ * topic reported (at most `topics`); see docs/PROTOCOL.md "Operations".
  */
 import type { Env } from "../env";
 import { hubNamespace, hubPlacement, parseShardCount, REGIONS } from "../hub/shard";

@@ -430,7 +430,6 @@ describe("the QuantEnergx seed's React hook in Chromium", () => {
     );
     const pings = snapshot.pings.map((ping) => `ping over ${ping.transport} ${timeline(ping.at)}`);
     const story = `\nlifecycle: ${JSON.stringify(events)}\npings: ${JSON.stringify(pings)}`;
-    console.info(`the hook's session over 60 s:${story}`);
     expect(events, `the socket's lifecycle${story}`).toEqual([expect.stringMatching(/^connect /)]);
     expect(
       snapshot.connectedChanges.map((change) => change.connected),

@@ -88,6 +88,7 @@ async function openDashboard(search = ""): Promise<Opened> {
         throw new Error(`link ${link} not open: ${String(error)}\npage errors: ${shown}\n${problems.join("\n")}`);
       });
   }
+  await page.waitForSelector('body[data-feeds="subscribed"]');
   return { page, problems };
 }
 
@@ -252,6 +253,28 @@ describe("the dashboard", () => {
       document: { name: "Fund E2E", fee_structure: { management_fee_rate: 0.025, carried_interest: 0.25 } },
     });
     expect(problems).toEqual([]);
+  });
+
+  it("uses a pasted token for every connection instead; without the admin scope the operations panel says so", async () => {
+    const dev = must(server, "wrangler dev");
+    const { page, problems } = await openDashboard("?sims=sim_e2e_three&fund=fund_e2e_pasted");
+    await page.fill("#token", await dev.sign({ sub: "bob", email: "bob@example.com", scope: "edit" }));
+    await page.click("#connect");
+    await waitForText(page, "#token-info", "sub bob");
+    expect(await page.textContent("#token-info")).not.toContain("DEV TOKEN");
+    expect(await page.isVisible("#dev-banner")).toBe(false);
+    await page.waitForSelector('[data-link="ops"][data-state="error"]');
+    await waitForText(page, "#ops .ops-note", "lacks the admin scope");
+    await page.waitForSelector('[data-link="json"][data-state="open"]');
+    await page.waitForSelector('[data-link="sio"][data-state="open"]');
+    await page.waitForSelector('body[data-feeds="subscribed"]');
+    // Socket.IO authenticated as bob: bob's orders reach the page.
+    await publish(dev, orderUpdate("bob", "ord-e2e-bob"));
+    await waitForText(page, '#orders tr[data-id="ord-e2e-bob"]', "partially filled");
+    // The JSON pane edits as bob.
+    await page.waitForSelector('#pane-json input[data-path="name"]:not([disabled])');
+    await waitForText(page, "#pane-json .editors", "bob@example.com");
+    expect(problems.filter((p) => !p.includes("401") && !p.includes("403"))).toEqual([]);
   });
 
   it("comes alive with `npm run demo` and no other setup (screenshot in test/e2e/artifacts/)", async () => {

@@ -146,4 +146,113 @@ describe("client SDK against a scripted server", () => {
       details: { resource: "fund:f1" },
     });
   });
+
+  it("forgets a subscription that timed out, so that subscribing again asks the server again", async () => {
+    const server = await scriptedServer();
+    client = createClient({ url: server.url, token: "a.b.c", requestTimeoutMs: 300 });
+    const params = { channel: "fund_updates", fund_id: "f1" } as const;
+    const first = await client.subscribe(params).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(first).toMatchObject({ code: "timeout" });
+    expect(server.frames.filter((frame) => frame.event === "subscribe")).toHaveLength(1);
+
+    const second = client.subscribe(params);
+    const request = await server.request("subscribe", 1);
+    server.send({ event: "subscribed", data: { channel: "fund_updates", fund_id: "f1", seq: 3 }, id: request.id });
+    expect((await second).lastSeq).toBe(3);
+  });
+
+  it("shares one server subscription between handles; a handle that leaves stops hearing it", async () => {
+    const server = await scriptedServer();
+    client = createClient({ url: server.url, token: "a.b.c" });
+    const params = { channel: "system_notifications" } as const;
+    const firstSubscribing = client.subscribe(params);
+    const request = await server.request("subscribe");
+    server.send({ event: "subscribed", data: { channel: "system_notifications", seq: 0 }, id: request.id });
+    const first = await firstSubscribing;
+    const second = await client.subscribe(params);
+    const heard = { first: [] as number[], second: [] as number[] };
+    first.on("notification", (_data, meta) => heard.first.push(meta.seq));
+    second.on("notification", (_data, meta) => heard.second.push(meta.seq));
+    const note = (seq: number) => ({
+      event: "notification",
+      data: { type: "info", message: `n${seq}`, timestamp: "2026-01-01T00:00:00Z" },
+      seq,
+    });
+    server.send(note(1));
+    await waitFor("both handles hear 1", () => (heard.first.length && heard.second.length ? true : undefined));
+    await first.unsubscribe(); // the other handle still holds the channel: nothing is sent
+    server.send(note(2));
+    await waitFor("the remaining handle hears 2", () => (heard.second.includes(2) ? true : undefined));
+    expect(heard).toEqual({ first: [1], second: [1, 2] });
+    expect(server.frames.map((frame) => frame.event)).toEqual(["subscribe"]);
+
+    const leaving = second.unsubscribe();
+    const unsubscribe = await server.request("unsubscribe");
+    expect(unsubscribe.data).toEqual({ channel: "system_notifications" });
+    server.send({ event: "unsubscribed", data: { channel: "system_notifications" }, id: unsubscribe.id });
+    await leaving;
+  });
+
+  it("subscribing again with other zones waits for the server; a refusal keeps the subscription as it was", async () => {
+    const server = await scriptedServer();
+    client = createClient({ url: server.url, token: "a.b.c" });
+    const lights = (seq: number) => ({
+      event: "traffic_light_update",
+      data: { timestamp: "2026-01-01T00:00:00Z", zone_updates: {} },
+      seq,
+    });
+    const firstSubscribing = client.subscribe({ channel: "traffic_light_updates", zones: ["red"] });
+    const first = await server.request("subscribe");
+    server.send({
+      event: "subscribed",
+      data: { channel: "traffic_light_updates", seq: 0, zones: ["red"] },
+      id: first.id,
+    });
+    const subscription = await firstSubscribing;
+    const seen: number[] = [];
+    subscription.on("traffic_light_update", (_data, meta) => seen.push(meta.seq));
+
+    const refused = client.subscribe({ channel: "traffic_light_updates", zones: ["Bad"] }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const bad = await server.request("subscribe", 1);
+    expect(bad.data).toEqual({ channel: "traffic_light_updates", zones: ["Bad"], since_seq: 0 });
+    server.send({
+      event: "error",
+      data: {
+        code: "invalid_subscription",
+        message: "Invalid subscription parameters",
+        details: { issue: "Invalid zones" },
+      },
+      id: bad.id,
+    });
+    expect(await refused).toMatchObject({ code: "invalid_subscription" });
+    server.send(lights(1));
+    await waitFor("the kept subscription's event", () => (seen.includes(1) ? true : undefined));
+
+    let settled = false;
+    const changing = client.subscribe({ channel: "traffic_light_updates", zones: ["green"] }).then((handle) => {
+      settled = true;
+      return handle;
+    });
+    const change = await server.request("subscribe", 2);
+    expect(change.data).toEqual({ channel: "traffic_light_updates", zones: ["green"], since_seq: 1 });
+    // A round trip through the server, with no reply to the subscribe yet.
+    const pinging = client.ping();
+    const ping = await server.request("ping");
+    server.send({ event: "pong", data: { timestamp: 1 }, id: ping.id });
+    await pinging;
+    expect(settled).toBe(false);
+    server.send({
+      event: "subscribed",
+      data: { channel: "traffic_light_updates", seq: 1, zones: ["green"], recovered: true },
+      id: change.id,
+    });
+    await changing;
+    expect(settled).toBe(true);
+  });
 });

@@ -124,6 +124,19 @@ describe("client SDK: requests and typed errors", () => {
     expect(await client.ping()).toBeTypeOf("number");
   });
 
+  it("paces its frames under the server's rate limit: 200 requests at once all succeed", async () => {
+    const client = connect(await server.sign({ sub: "sdk-burst" }));
+    const log = record(client);
+    const subscriptions = Array.from({ length: 20 }, (_, n) =>
+      client.subscribe({ channel: "simulation_updates", simulation_id: `sdk_burst_${n}` }),
+    );
+    const pings = Array.from({ length: 180 }, () => client.ping());
+    const results = await Promise.allSettled([...subscriptions, ...pings]);
+    const refused = results.flatMap((result) => (result.status === "rejected" ? [String(result.reason)] : []));
+    expect(refused).toEqual([]);
+    expect(log.filter((line) => line.startsWith("error") || line.startsWith("close"))).toEqual([]);
+  });
+
   it("rejects a subscription the token does not reach with authorization_error", async () => {
     const client = connect(await server.sign({ sub: "sdk-forbidden", resources: ["simulation:sdk_allowed"] }));
     const error = await client.subscribe({ channel: "simulation_updates", simulation_id: "sdk_not_allowed" }).then(
@@ -227,6 +240,49 @@ describe("client SDK: reconnection and tokens", () => {
     );
     expect(subscription.lastSeq).toBeGreaterThan(before);
     expect(log.filter((line) => line.startsWith("reload"))).toEqual([]);
+  });
+
+  it("reopens an editing session after a drop: the document is read again and edits made meanwhile are in it", async () => {
+    const tokens = provider({ sub: "sdk-editor", email: "ed@example.com", scope: "edit" }, () =>
+      expiringToken({ sub: "sdk-editor", email: "ed@example.com", scope: "edit" }),
+    );
+    const client = connect(tokens.token);
+    const log = record(client);
+    const session = await client.startEditing({ resource_type: "fund", resource_id: "sdk_fund_drop" });
+    const reloads: unknown[] = [];
+    session.on("reload", (document) => reloads.push(structuredClone(document)));
+    // The next connection waits for the provider: the edit below is made while the client is away.
+    tokens.hold();
+    await waitFor(
+      "the server's 4401 close",
+      () => (tokens.waiting ? true : undefined),
+      20_000,
+      () => `\nlog: ${JSON.stringify(log)}`,
+    );
+    expect(log.some((line) => line.startsWith("close 4401"))).toBe(true);
+    await publish(server, {
+      event: "resource_updated",
+      data: {
+        resource_type: "fund",
+        resource_id: "sdk_fund_drop",
+        path: "name",
+        value: "Renamed",
+        updated_by: "engine",
+      },
+    });
+    tokens.release();
+    await waitFor(
+      "the session read again",
+      () => (reloads.length > 0 ? true : undefined),
+      20_000,
+      () => `\nlog: ${JSON.stringify(log)}`,
+    );
+    expect(reloads[0]).toEqual({ name: "Renamed" });
+    expect(session.document).toEqual({ name: "Renamed" });
+    // The session is open on the new socket: an edit is acknowledged.
+    await session.set("name", "Renamed again");
+    expect(session.document).toEqual({ name: "Renamed again" });
+    await session.stop();
   });
 
   it("refreshes the token on the open socket before it expires", async () => {

@@ -20,6 +20,7 @@ import type { Delivery } from "../../src/protocol/topics";
 import { marketUpdate, orderUpdate } from "../fixtures/quantenergx-events";
 import { connect, type Frame, ingestOk, progress, type TestSocket, unique } from "../helpers/client";
 import { type EngineSocket, hubOfSid, WebSocketSocket } from "../helpers/engine-io-client";
+import { expectLogs, literal } from "../helpers/expected-logs";
 import { failCalls, replaceMethod } from "../helpers/replace-method";
 import { signToken } from "../helpers/tokens";
 import { connectYjs } from "../helpers/yjs-client";
@@ -148,6 +149,7 @@ describe("a failing hub", () => {
     const socket = await subscribed(user, sim);
     const hub = env.HUB.getByName(hubOf(user));
     const topic = env.TOPIC.getByName(`simulation_updates:${sim}`);
+    const logs = expectLogs(new RegExp(`^topic ${literal(`simulation_updates:${sim}`)}: `));
     await ingestOk(progress(sim, 1));
     expect(await socket.nextEvent("simulation_progress")).toMatchObject({ seq: 1 });
     hubsFail(true);
@@ -162,6 +164,11 @@ describe("a failing hub", () => {
     await renewalAlarm(hub);
     await expect.poll(async () => (await topic.describe()).hubs[hubOf(user)]?.delivered, { timeout: 3000 }).toBe(4);
     expect((await collect(socket, "simulation_progress", 3)).map((frame) => frame.seq)).toEqual([2, 3, 4]);
+    // What the topic logs about it: forgetting the hub (with the delivery error), then its return.
+    expect(logs.lines()).toEqual([
+      expect.stringMatching(/: forgetting hub \S+, unreachable for \d+ ms Error: hub unavailable \(test\)$/),
+      expect.stringMatching(/: hub \S+ re-attached at seq 1 \(topic at 4\)$/),
+    ]);
     socket.close();
   });
 
@@ -169,6 +176,7 @@ describe("a failing hub", () => {
     const user = unique("user");
     const sim = unique("simulation");
     const name = `simulation_updates:${sim}`;
+    const logs = expectLogs(new RegExp(`^topic ${literal(name)}: `));
     const socket = await subscribed(user, sim);
     await ingestOk(progress(sim, 1));
     await socket.nextEvent("simulation_progress");
@@ -177,6 +185,7 @@ describe("a failing hub", () => {
     await ingestOk([progress(sim, 2), progress(sim, 3)]);
     await renewalAlarm(env.HUB.getByName(hubOf(user)));
     expect((await collect(socket, "simulation_progress", 2)).map((frame) => frame.seq)).toEqual([2, 3]);
+    expect(logs.lines()).toEqual([expect.stringMatching(/: hub \S+ re-attached at seq 1 \(topic at 3\)$/)]);
     socket.close();
   });
 
@@ -347,6 +356,7 @@ describe("what the hub checks", () => {
     const user = unique("user");
     const fund = unique("fund");
     const name = `fund_updates:${fund}`;
+    const logs = expectLogs(new RegExp(`^topic ${literal(name)}: `));
     const first = await connect(await signToken({ sub: user }));
     await first.request("subscribe", { channel: "fund_updates", fund_id: fund });
     await ingestOk({
@@ -365,6 +375,7 @@ describe("what the hub checks", () => {
       expect(reply.data.seq, id).toBe(1);
       socket.close();
     }
+    expect(logs.lines()).toEqual([expect.stringMatching(/: hub \S+ re-attached at seq -1 \(topic at 1\)$/)]);
     first.close();
   });
 
@@ -400,6 +411,7 @@ describe("what the hub checks", () => {
     const user = unique("user");
     const sim = unique("simulation");
     const name = `simulation_updates:${sim}`;
+    const logs = expectLogs(new RegExp(`^topic ${literal(name)}: `));
     const socket = await subscribed(user, sim);
     await ingestOk(progress(sim, 1));
     await socket.nextEvent("simulation_progress");
@@ -413,6 +425,7 @@ describe("what the hub checks", () => {
     expect(await socket.next()).toMatchObject({ event: "simulation_progress", seq: 3 });
     await ingestOk(progress(sim, 4));
     expect(await socket.next()).toMatchObject({ event: "simulation_progress", seq: 4 });
+    expect(logs.lines()).toEqual([expect.stringMatching(/: hub \S+ re-attached at seq -1 \(topic at 3\)$/)]);
     socket.close();
   });
 
@@ -420,6 +433,7 @@ describe("what the hub checks", () => {
     const user = unique("user");
     const commodity = unique("oil");
     const name = `market:${commodity}`;
+    const logs = expectLogs(new RegExp(`^topic ${literal(name)}: `));
     const socket = track(await WebSocketSocket.open());
     const { pid } = await socket.login(user, await signToken({ sub: user }));
     await socket.emit("subscribe-market", [commodity]);
@@ -434,5 +448,6 @@ describe("what the hub checks", () => {
     await renewalAlarm(hub);
     expect(await socket.nextEventData("resync")).toEqual({ room: `market-${commodity}`, seq: 3, recovered: false });
     expect(await socket.nextEventData("market-update")).toMatchObject({ payload: { price: 72 } });
+    expect(logs.lines()).toEqual([expect.stringMatching(/: hub \S+ re-attached at seq -1 \(topic at 3\)$/)]);
   });
 });

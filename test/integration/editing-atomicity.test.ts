@@ -6,6 +6,7 @@ import { runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { connect, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
+import { expectLogs } from "../helpers/expected-logs";
 import { failCalls } from "../helpers/replace-method";
 import { signToken } from "../helpers/tokens";
 
@@ -85,6 +86,7 @@ describe("an edit that is stored is never reported as refused", () => {
     const fund = unique("fund");
     const json = await connect(await editor("patient"));
     await startEditing(json, fund);
+    const logs = expectLogs(/^document outbox: topic unavailable/);
     topicsFail();
     json.send("update_resource", edit(fund, "terms.rate", 0.02), "stored1");
     expect(await json.quiet(300)).toEqual([]);
@@ -97,16 +99,27 @@ describe("an edit that is stored is never reported as refused", () => {
       data: { path: "terms.rate", value: 0.02 },
       seq: 1,
     });
+    // The document says why the event waits (and that its alarm retries), nothing else.
+    expect(logs.lines().length).toBeGreaterThan(0);
+    expect(logs.lines()).toEqual(logs.lines().map(() => expect.stringMatching(/Error: topic unavailable \(test\)$/)));
     json.close();
   });
 
   it("ingest answers 503 publish_pending, and the same events again get their seqs, applied once", async () => {
     const fund = unique("fund");
     const events = [published(fund, "terms.rate", 0.03, "e1"), published(fund, "terms.fee", 0.2, "e2")];
+    const logs = expectLogs(/^(document outbox: topic unavailable|POST \/v1\/ingest failed)/);
     topicsFail();
     const pending = await ingest(events);
     expect(pending.status).toBe(503);
     expect(await pending.json()).toMatchObject({ error: { details: { issue: "publish_pending" } } });
+    // The 503 is logged as the server's error it is, and the document says the event waits.
+    expect(logs.lines()).toContainEqual(
+      expect.stringMatching(
+        /^POST \/v1\/ingest failed ProtocolError: The edits are stored; their events are not published yet$/,
+      ),
+    );
+    expect(logs.lines()).toContainEqual(expect.stringMatching(/^document outbox: topic unavailable.*\(test\)$/));
     restorePublish?.();
     restorePublish = null;
     const { results } = await ingestOk(events);

@@ -126,8 +126,11 @@ export class EngineIo {
   /** `/socket.io/?EIO=4&transport=…[&sid=…]`, already checked by the Worker for EIO and transport. */
   async fetch(request: Request): Promise<Response> {
     const response = await this.#route(request);
-    // An early refusal leaves the body unread; cancel it so the stream is not left hanging.
-    if (!request.bodyUsed && request.body) await request.body.cancel().catch(() => undefined);
+    // An early refusal (an unknown or closed session) leaves the body unread: read it before
+    // answering (up to maxPayload, then cancelled), or the Worker that forwarded it is left
+    // reading its own request after it has answered, which workerd reports as an uncaught
+    // "Can't read from request stream after response has been sent". Its content is not used.
+    if (!request.bodyUsed && request.body) await readBodyLimited(request, MAX_PAYLOAD_BYTES).catch(() => undefined);
     return response;
   }
 

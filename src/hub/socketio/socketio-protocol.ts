@@ -1,6 +1,6 @@
 /**
- * Socket.IO v5 over the hub's Engine.IO sessions, speaking the QuantEnergx events of
- * seeds/quantenergx-websocket-protocol.md: authenticate, the user's private rooms, market
+ * Socket.IO v5 over the hub's Engine.IO sessions, speaking the QuantEnergx events of the
+ * QuantEnergx protocol document (docs/PROTOCOL.md): authenticate, the user's private rooms, market
  * feeds, ping, and the server events fed by topics. One namespace, "/".
  */
 import * as v from "valibot";

@@ -1,6 +1,6 @@
 /**
  * Valibot schemas for the Equihome server events that publishers post to `/v1/ingest`, from the
- * shapes of seeds/equihome-websocket-protocol.md. Objects are strict: a misspelt field is an
+ * shapes of the Equihome protocol document (docs/PROTOCOL.md). Objects are strict: a misspelt field is an
  * error the publisher sees, not data silently dropped or forwarded unchecked. Open-ended maps
  * (summaries, zones, market conditions) are records of the value types the seed shows.
  */

@@ -1,5 +1,5 @@
 /**
- * The QuantEnergx events (seeds/quantenergx-websocket-protocol.md): the payloads clients send,
+ * The QuantEnergx events (the QuantEnergx protocol document; docs/PROTOCOL.md): the payloads clients send,
  * the server events publishers post to `/v1/ingest`, and the rooms (topics) they live in. Pure.
  */
 import * as v from "valibot";

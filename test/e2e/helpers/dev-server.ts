@@ -137,6 +137,9 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
         env: {
           ...process.env,
           WRANGLER_SEND_METRICS: "false",
+          // wrangler dev's whole output (kept for failure reports), whatever vitest.config.ts set
+          // for the Workers pool; E2E_WRANGLER_LOG=debug shows more.
+          WRANGLER_LOG: process.env.E2E_WRANGLER_LOG ?? "log",
           // --env-file is only read when this is on; process.env must not leak into the bindings.
           CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV: "true",
           CLOUDFLARE_INCLUDE_PROCESS_ENV: "false",
