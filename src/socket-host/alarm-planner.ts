@@ -3,25 +3,25 @@
  * all fold into it, and it is written only when it must move earlier, so a socket connecting
  * or a token being refreshed costs no storage write in the common case.
  *
- * Token expiries are bucketed: an expiry is planned at the end of its EXPIRY_BUCKET_MS window
- * (rounded up), so thousands of staggered tokens wake the object at most once a bucket rather
- * than once a token. Rounding up, not down, keeps a socket from being closed before its token
- * ends; what it could receive in between is cut off elsewhere: the socket host checks the
- * expiry on every inbound frame (inbound.ts) and before every event it sends (the hubs' emit),
- * so an expired socket gets nothing past its token's expiry, only its close comes up to a
- * bucket later when it is idle. 30 s matches the clock tolerance tokens already get.
+ * Token expiries are spaced: after an alarm that closed expired sockets, the next expiry is
+ * planned no sooner than EXPIRY_SPACING_MS later, so thousands of staggered tokens wake the
+ * object at most once per spacing rather than once per token (each wake scans every socket).
+ * An expiry with none before it in the spacing is planned at its own time: a lone socket is
+ * closed when its access ends, as docs/PROTOCOL.md says. A fixed grid (rounding every expiry
+ * up to a bucket) would close even that one up to a bucket late. Either way, nothing reaches a
+ * socket past its token's expiry: the socket host checks the expiry on every inbound frame
+ * (inbound.ts) and before every event it sends unasked (the hubs' emit), and ends the socket
+ * there; only the close of an idle socket can come up to a spacing late, under load. 30 s
+ * matches the clock tolerance tokens already get.
  */
 
-export const EXPIRY_BUCKET_MS = 30_000;
-
-/** When an expiry at `at` is planned: the end of its bucket. */
-export function expiryAlarmAt(at: number): number {
-  return Math.ceil(at / EXPIRY_BUCKET_MS) * EXPIRY_BUCKET_MS;
-}
+export const EXPIRY_SPACING_MS = 30_000;
 
 export class AlarmPlanner {
   /** When the alarm is set for, as far as this instance knows; null when none (or unknown). */
   #at: number | null = null;
+  /** When an alarm last closed expired sockets (in memory: a wake starts with none). */
+  #expiredAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly storage: DurableObjectStorage) {}
 
@@ -38,9 +38,19 @@ export class AlarmPlanner {
     this.#at = null;
   }
 
-  /** A token expiry, bucketed. */
+  /** The alarm running at `now` closed expired sockets: the next expiry waits a spacing. */
+  expired(now: number): void {
+    this.#expiredAt = now;
+  }
+
+  /** When a token expiry at `at` is planned. */
+  expiryAt(at: number): number {
+    return Math.max(at, this.#expiredAt + EXPIRY_SPACING_MS);
+  }
+
+  /** Plans a token expiry. */
   expiry(at: number): void {
-    this.by(expiryAlarmAt(at));
+    this.by(this.expiryAt(at));
   }
 
   /** Sets the alarm for `at` unless it is already due no later. */

@@ -10,7 +10,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { CLOSE_CODES } from "../protocol/errors";
-import { AlarmPlanner, expiryAlarmAt } from "./alarm-planner";
+import { AlarmPlanner } from "./alarm-planner";
 import type { AttachmentKind } from "./attachment";
 
 export abstract class SocketHost<E, S extends object> extends DurableObject<E> {
@@ -127,19 +127,21 @@ export abstract class SocketHost<E, S extends object> extends DurableObject<E> {
   override async alarm(): Promise<void> {
     this.planner.fired();
     const now = Date.now();
-    for (const socket of [...this.sockets()]) this.expireIfDue(socket, now);
+    let expired = 0;
+    for (const socket of [...this.sockets()]) if (this.expireIfDue(socket, now)) expired += 1;
+    if (expired > 0) this.planner.expired(now);
     await this.tick(now);
     this.planner.by(this.#nextAlarm());
   }
 
   /**
-   * The earliest of the sockets' expiries (bucketed) and the periodic work. A full scan, for the
-   * alarm itself and a wake; a new socket or token only moves the alarm earlier
-   * (`planner.expiry`), so connecting stays O(1).
+   * The earliest of the sockets' expiries (spaced, alarm-planner.ts) and the periodic work. A
+   * full scan, for the alarm itself and a wake; a new socket or token only moves the alarm
+   * earlier (`planner.expiry`), so connecting stays O(1).
    */
   #nextAlarm(): number {
     let expiry = Number.POSITIVE_INFINITY;
     for (const socket of this.sockets()) expiry = Math.min(expiry, this.expiresAt(socket));
-    return Math.min(Number.isFinite(expiry) ? expiryAlarmAt(expiry) : expiry, this.dueAt());
+    return Math.min(Number.isFinite(expiry) ? this.planner.expiryAt(expiry) : expiry, this.dueAt());
   }
 }

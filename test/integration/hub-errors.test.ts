@@ -91,17 +91,26 @@ describe("one error vocabulary on both protocols", () => {
 });
 
 describe("a token that runs out", () => {
-  // The hub's alarm is planned at the end of the expiry's 30 s bucket, so it has not fired when
-  // the event below is published: the check before each send must end the socket instead.
+  // A lone expiry is planned at its own time; after an alarm that closed an expired socket, the
+  // next expiry on that hub waits a spacing (30 s). So: socket A's token runs out and the alarm
+  // closes it; socket B, on the same hub, runs out a second later while the alarm waits; an
+  // event published then must not reach B: the check before each send ends it instead.
+  const waitUntil = (at: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
+  const endOf = (token: string) => ((decodeJwt(token).exp as number) + 30) * 1000;
+
   it("/v1/ws: an event published after the expiry is not sent; authentication_error, then close 4401", async () => {
+    const user = unique("expiring");
     const sim = unique("simulation");
-    const token = await signExpiringToken();
+    // Same user, same hub.
+    const first = track(await connect(await signExpiringToken({ sub: user })));
+    expect((await first.waitClosed(5000)).code).toBe(CLOSE_CODES.authentication_failed);
+    const token = await signExpiringToken({ sub: user });
     const socket = track(await connect(token));
     expect((await socket.request("subscribe", { channel: "simulation_updates", simulation_id: sim }, "s")).event).toBe(
       "subscribed",
     );
-    const endsAt = ((decodeJwt(token).exp as number) + 30) * 1000;
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, endsAt - Date.now() + 20)));
+    await waitUntil(endOf(token) + 20);
+    expect(socket.closed, "the alarm waits a spacing after the first socket's expiry").toBeNull();
     await ingestOk(progress(sim, 0.5));
     const error = await socket.nextEvent("error", 5000);
     expect(error.data).toMatchObject({ code: "authentication_error", details: { reason: "token_expired" } });
@@ -110,15 +119,29 @@ describe("a token that runs out", () => {
   });
 
   it("Socket.IO: an event published after the expiry is not sent; auth-error, then close 4401", async () => {
+    // Two sessions on the same hub (the handshake picks a shard at random; the sid names it).
+    const byHub = new Map<string, WebSocketSocket>();
+    let pair: [WebSocketSocket, WebSocketSocket] | null = null;
+    for (let i = 0; i < 20 && !pair; i++) {
+      const session = track(await WebSocketSocket.open());
+      const hub = session.sid.split(".").slice(0, 2).join(".");
+      const other = byHub.get(hub);
+      if (other) pair = [other, session];
+      else byHub.set(hub, session);
+    }
+    if (!pair) throw new Error("no two sessions on one hub");
+    const [first, socket] = pair;
+    const firstUser = unique("expiring");
+    await first.login(firstUser, await signExpiringToken({ sub: firstUser }));
+    expect((await first.waitClosed(5000)).code).toBe(CLOSE_CODES.authentication_failed);
     const user = unique("expiring");
     const commodity = unique("oil");
     const token = await signExpiringToken({ sub: user });
-    const socket = track(await WebSocketSocket.open());
     await socket.login(user, token);
     await socket.emit("subscribe-market", [commodity]);
     await socket.nextEvent("market-subscribed");
-    const endsAt = ((decodeJwt(token).exp as number) + 30) * 1000;
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, endsAt - Date.now() + 20)));
+    await waitUntil(endOf(token) + 20);
+    expect(socket.closed, "the alarm waits a spacing after the first session's expiry").toBeNull();
     await ingestOk(marketUpdate(commodity, 70));
     expect(await socket.nextEventData("auth-error", 5000)).toMatchObject({ code: "authentication_error" });
     expect((await socket.waitClosed()).code).toBe(CLOSE_CODES.authentication_failed);

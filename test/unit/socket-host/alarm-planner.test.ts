@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AlarmPlanner, EXPIRY_BUCKET_MS, expiryAlarmAt } from "../../../src/socket-host/alarm-planner";
+import { AlarmPlanner, EXPIRY_SPACING_MS } from "../../../src/socket-host/alarm-planner";
 
 /** The one storage call the planner makes, recorded. */
 function fakeStorage(fail = false) {
@@ -14,21 +14,22 @@ function fakeStorage(fail = false) {
 }
 
 describe("AlarmPlanner", () => {
-  it("plans an expiry at the end of its bucket, never before it", () => {
-    for (const at of [1, EXPIRY_BUCKET_MS - 1, EXPIRY_BUCKET_MS, EXPIRY_BUCKET_MS + 1, 1_765_000_012_345]) {
-      const planned = expiryAlarmAt(at);
-      expect(planned).toBeGreaterThanOrEqual(at);
-      expect(planned - at).toBeLessThan(EXPIRY_BUCKET_MS);
-      expect(planned % EXPIRY_BUCKET_MS).toBe(0);
-    }
-  });
-
-  it("thousands of staggered expiries within one bucket write the alarm once", () => {
+  it("plans a lone expiry at its own time", () => {
     const { writes, storage } = fakeStorage();
     const planner = new AlarmPlanner(storage);
-    const start = 100 * EXPIRY_BUCKET_MS + 1;
-    for (let i = 0; i < 5000; i++) planner.expiry(start + ((i * 7) % (EXPIRY_BUCKET_MS - 1)));
-    expect(writes).toEqual([101 * EXPIRY_BUCKET_MS]);
+    planner.expiry(1_765_000_012_000);
+    expect(writes).toEqual([1_765_000_012_000]);
+  });
+
+  it("after an alarm that closed expired sockets, thousands of staggered expiries wait for one alarm a spacing later", () => {
+    const { writes, storage } = fakeStorage();
+    const planner = new AlarmPlanner(storage);
+    const now = 1_765_000_000_000;
+    planner.expired(now);
+    for (let i = 0; i < 5000; i++) planner.expiry(now + 1000 + ((i * 7) % (EXPIRY_SPACING_MS - 1000)));
+    expect(writes).toEqual([now + EXPIRY_SPACING_MS]);
+    // Never before its own time: an expiry past the spacing is planned at that time.
+    expect(planner.expiryAt(now + EXPIRY_SPACING_MS + 5)).toBe(now + EXPIRY_SPACING_MS + 5);
   });
 
   it("writes only to move the alarm earlier; after it fired, the next plan writes again", () => {
