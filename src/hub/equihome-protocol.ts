@@ -11,6 +11,7 @@ import {
   decodeClientFrame,
   encodeError,
   encodeServerEvent,
+  encodeTopicEvent,
   isDecodeFailure,
   parseSubscription,
   type Subscription,
@@ -65,6 +66,8 @@ export interface JsonHub {
 export class EquihomeProtocol {
   /** Zone-filtered frames of the event being delivered, by zone set: encoded once per set. */
   #zoneFrames = { seq: -1, topic: "", frames: new Map<string, string>() };
+  /** The frame of the event being delivered: encoded once per hub, sent to every socket. */
+  #frame: { event: TopicEvent | null; text: string } = { event: null, text: "" };
 
   constructor(private readonly hub: JsonHub) {}
 
@@ -129,12 +132,12 @@ export class EquihomeProtocol {
   emit(socket: JsonSocket, subscription: LocalSubscription, event: TopicEvent): void {
     if (event.ack?.socket === socket.id) {
       // The sender's own edit: its copy is the acknowledgement and carries its message id.
-      const { event: name, data, seq } = JSON.parse(event.frame) as { event: string; data: unknown; seq: number };
-      send(socket, encodeServerEvent({ event: name, data, id: event.ack.id, seq }));
+      send(socket, encodeTopicEvent(event, event.ack.id));
       return;
     }
+    if (this.#frame.event !== event) this.#frame = { event, text: encodeTopicEvent(event) };
     if (subscription.zones === null) {
-      send(socket, event.frame);
+      send(socket, this.#frame.text);
       return;
     }
     const cache = this.#zoneFrames;
@@ -146,7 +149,7 @@ export class EquihomeProtocol {
     const key = subscription.zones.join(",");
     let frame = cache.frames.get(key);
     if (frame === undefined) {
-      frame = filterZones(event.frame, subscription.zones);
+      frame = filterZones(this.#frame.text, subscription.zones);
       cache.frames.set(key, frame);
     }
     send(socket, frame);

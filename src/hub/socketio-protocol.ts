@@ -23,6 +23,7 @@ import {
   encodeAck,
   encodeEvent,
   encodeSioPacket,
+  encodeTopicEventOpen,
   SIO,
   type SioPacket,
 } from "../protocol/socketio/parser";
@@ -105,9 +106,7 @@ export class SocketIoProtocol {
    */
   emitTopicEvent(session: EngineSession, subscription: LocalSubscription, event: TopicEvent): void {
     if (this.#frame.seq !== event.seq || this.#frame.topic !== subscription.topic) {
-      const { event: name, data } = JSON.parse(event.frame) as { event: string; data: unknown };
-      const whole = encodeEnginePacket("message", encodeEvent(name, [data]));
-      this.#frame = { seq: event.seq, topic: subscription.topic, text: whole.slice(0, -1) };
+      this.#frame = { seq: event.seq, topic: subscription.topic, text: encodeTopicEventOpen(event) };
     }
     const text = session.recovery
       ? `${this.#frame.text},"${noteSent(session.recovery, subscription.topic, event.seq)}"]`

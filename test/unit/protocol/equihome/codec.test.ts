@@ -6,6 +6,7 @@ import {
   decodeClientFrame,
   encodeError,
   encodeServerEvent,
+  encodeTopicEvent,
   exceedsBytes,
   IdSchema,
   isDecodeFailure,
@@ -530,5 +531,43 @@ describe("encodeError", () => {
       id: "msg_5",
       data: { code: "invalid_message" },
     });
+  });
+});
+
+/** Data of every JSON shape an event can carry, including what JSON.stringify escapes or reorders. */
+const EVENT_DATA: unknown[] = [
+  { simulation_id: "sim_1", progress: 42.5, status: "running" },
+  { nested: { a: [1, 2, { b: null }], "2": "integer-like keys come first", "1": true } },
+  { text: 'quotes " and \\ backslashes, \n newlines, \u0007 bells, é, 😀, \u2028' },
+  { big: 1e21, small: 5e-7, negative: -0, max: Number.MAX_SAFE_INTEGER },
+  { __proto__: null, constructor: "plain data" },
+  [],
+  "a string",
+  17,
+  null,
+];
+
+describe("encodeTopicEvent", () => {
+  it("is byte for byte the frame encodeServerEvent gives, with and without ids", () => {
+    for (const data of EVENT_DATA) {
+      const event = { seq: 7, event: "simulation_progress", data: JSON.stringify(data) };
+      expect(encodeTopicEvent(event)).toBe(encodeServerEvent({ event: "simulation_progress", data, seq: 7 }));
+      expect(encodeTopicEvent({ ...event, id: 'evt "1"' })).toBe(
+        encodeServerEvent({ event: "simulation_progress", data, id: 'evt "1"', seq: 7 }),
+      );
+    }
+  });
+
+  it("puts the acknowledged sender's message id in place of the publisher's", () => {
+    const event = { seq: 3, event: "resource_updated", data: '{"path":"a"}', id: "evt_1" };
+    expect(encodeTopicEvent(event, 12)).toBe('{"event":"resource_updated","data":{"path":"a"},"id":12,"seq":3}');
+    expect(encodeTopicEvent(event, "msg_9")).toBe(
+      '{"event":"resource_updated","data":{"path":"a"},"id":"msg_9","seq":3}',
+    );
+  });
+
+  it("escapes the event name", () => {
+    const frame = encodeTopicEvent({ seq: 1, event: 'odd"name', data: "{}" });
+    expect(JSON.parse(frame)).toEqual({ event: 'odd"name', data: {}, seq: 1 });
   });
 });
