@@ -3,7 +3,7 @@
  * Pure: no runtime imports. Every failure is a ProtocolError in the seed's vocabulary.
  */
 import * as v from "valibot";
-import { ProtocolError } from "../errors";
+import { type IssueCode, issueDetails, ProtocolError } from "../errors";
 import { MAX_FRAME_BYTES, MAX_ID_LENGTH, MAX_MESSAGE_ID_LENGTH, MAX_ZONES } from "../limits";
 import type { TopicEvent, TopicKey } from "../topics";
 import { CHANNELS, type ChannelName, isChannelName } from "./channels";
@@ -51,10 +51,12 @@ export function decodeClientFrame(frame: string | ArrayBuffer): ClientMessage | 
     return fail("invalid_message", "Binary frames are not supported; send JSON text", undefined);
   }
   if (exceedsBytes(frame, MAX_FRAME_BYTES)) {
-    return fail("invalid_message", `Frame is over ${MAX_FRAME_BYTES} bytes`, undefined, {
-      issue: "frame_too_large",
-      limit: MAX_FRAME_BYTES,
-    });
+    return fail(
+      "invalid_message",
+      `Frame is over ${MAX_FRAME_BYTES} bytes`,
+      undefined,
+      issueDetails("frame_too_large", { limit: MAX_FRAME_BYTES }),
+    );
   }
   let parsed: unknown;
   try {
@@ -116,44 +118,62 @@ export interface Subscription extends TopicKey {
 export function parseSubscription(data: Record<string, unknown>, withOptions: boolean): Subscription {
   const channel = data.channel;
   if (typeof channel !== "string") {
-    throw subscriptionError(undefined, "Missing channel");
+    throw subscriptionError(undefined, "missing_field", { field: "channel", hint: "Missing channel" });
   }
   if (!isChannelName(channel)) {
-    throw subscriptionError(channel, "Unknown channel", { channels: Object.keys(CHANNELS) });
+    throw subscriptionError(channel, "unknown_channel", { hint: "Unknown channel", channels: Object.keys(CHANNELS) });
   }
   const spec = CHANNELS[channel];
   let key: string | null = null;
   if (spec.keyField !== null) {
-    const raw = data[spec.keyField];
-    if (raw === undefined || raw === null) throw subscriptionError(channel, `Missing ${spec.keyField}`);
-    const parsed = v.safeParse(IdSchema, raw);
-    if (!parsed.success) {
-      throw subscriptionError(channel, `Invalid ${spec.keyField}: ${parsed.issues[0]?.message ?? "invalid"}`);
+    const field = spec.keyField;
+    const raw = data[field];
+    if (raw === undefined || raw === null) {
+      throw subscriptionError(channel, "missing_field", { field, hint: `Missing ${field}` });
     }
+    const parsed = v.safeParse(IdSchema, raw);
+    if (!parsed.success) throw invalidField(channel, field, parsed.issues);
     key = parsed.output;
   }
   let zones: string[] | null = null;
   let sinceSeq: number | null = null;
   if (withOptions) {
     if (data.zones !== undefined) {
-      if (channel !== "traffic_light_updates")
-        throw subscriptionError(channel, "zones applies to traffic_light_updates only");
+      if (channel !== "traffic_light_updates") {
+        throw subscriptionError(channel, "invalid_field", {
+          field: "zones",
+          hint: "zones applies to traffic_light_updates only",
+        });
+      }
       const parsed = v.safeParse(ZonesSchema, data.zones);
-      if (!parsed.success) throw subscriptionError(channel, `Invalid zones: ${parsed.issues[0]?.message ?? "invalid"}`);
+      if (!parsed.success) throw invalidField(channel, "zones", parsed.issues);
       zones = [...new Set(parsed.output)].sort();
     }
     if (data.since_seq !== undefined) {
       const parsed = v.safeParse(SinceSeqSchema, data.since_seq);
-      if (!parsed.success) throw subscriptionError(channel, "since_seq must be a non-negative integer");
+      if (!parsed.success) {
+        throw subscriptionError(channel, "invalid_field", {
+          field: "since_seq",
+          hint: "since_seq must be a non-negative integer",
+        });
+      }
       sinceSeq = parsed.output;
     }
   }
   return { channel, key, zones, sinceSeq };
 }
 
-function subscriptionError(channel: string | undefined, issue: string, extra: Record<string, unknown> = {}) {
+function subscriptionError(channel: string | undefined, issue: IssueCode, extra: Record<string, unknown> = {}) {
   return new ProtocolError("invalid_subscription", "Invalid subscription parameters", {
-    details: { ...(channel === undefined ? {} : { channel }), issue, ...extra },
+    details: { ...(channel === undefined ? {} : { channel }), ...issueDetails(issue, extra) },
+  });
+}
+
+/** A field that failed its schema: `invalid_field`, with the schema's first message in the hint. */
+function invalidField(channel: string, field: string, issues: readonly v.BaseIssue<unknown>[]) {
+  return subscriptionError(channel, "invalid_field", {
+    field,
+    hint: `Invalid ${field}: ${issues[0]?.message ?? "invalid"}`,
   });
 }
 

@@ -249,6 +249,8 @@ describe("exceedsBytes", () => {
   });
 });
 
+const MISSING_FUND_ID = { channel: "fund_updates", issue: "missing_field", field: "fund_id", hint: "Missing fund_id" };
+
 describe("parseSubscription: channels and keys", () => {
   it.each([
     ["simulation_updates", "simulation_id", "simulation_789"],
@@ -277,22 +279,23 @@ describe("parseSubscription: channels and keys", () => {
     ["gp_entity_updates", "simulation_id"],
     ["portfolio_updates", "portfolio_id"],
     ["fund_updates", "fund_id"],
-  ])("%s without %s is refused exactly like the seed's example", (channel, keyField) => {
+  ])("%s without %s is refused like the seed's example, the issue as a code", (channel, keyField) => {
     for (const withOptions of [true, false]) {
       const error = thrown(() => parseSubscription({ channel }, withOptions));
       expect(error.code).toBe("invalid_subscription");
-      expect(error.details).toEqual({ channel, issue: `Missing ${keyField}` });
+      expect(error.message).toBe("Invalid subscription parameters");
+      expect(error.details).toEqual({ channel, issue: "missing_field", field: keyField, hint: `Missing ${keyField}` });
     }
   });
 
   it("treats a null key as missing", () => {
     const error = thrown(() => parseSubscription({ channel: "fund_updates", fund_id: null }, true));
-    expect(error.details).toEqual({ channel: "fund_updates", issue: "Missing fund_id" });
+    expect(error.details).toEqual(MISSING_FUND_ID);
   });
 
   it("does not accept another channel's key field", () => {
     const error = thrown(() => parseSubscription({ channel: "fund_updates", simulation_id: "s" }, true));
-    expect(error.details).toEqual({ channel: "fund_updates", issue: "Missing fund_id" });
+    expect(error.details).toEqual(MISSING_FUND_ID);
   });
 
   it.each([
@@ -307,7 +310,9 @@ describe("parseSubscription: channels and keys", () => {
     const error = thrown(() => parseSubscription({ channel: "simulation_updates", simulation_id: key }, true));
     expect(error.code).toBe("invalid_subscription");
     expect(error.details?.channel).toBe("simulation_updates");
-    expect(error.details?.issue).toMatch(/^Invalid simulation_id/);
+    expect(error.details?.issue).toBe("invalid_field");
+    expect(error.details?.field).toBe("simulation_id");
+    expect(error.details?.hint).toMatch(/^Invalid simulation_id: /);
   });
 
   it("accepts a key of exactly MAX_ID_LENGTH characters and non-ASCII keys", () => {
@@ -320,7 +325,7 @@ describe("parseSubscription: channels and keys", () => {
     for (const data of [{}, { channel: 5 }, { channel: null }]) {
       const error = thrown(() => parseSubscription(data, true));
       expect(error.code).toBe("invalid_subscription");
-      expect(error.details).toEqual({ issue: "Missing channel" });
+      expect(error.details).toEqual({ issue: "missing_field", field: "channel", hint: "Missing channel" });
     }
   });
 
@@ -331,7 +336,8 @@ describe("parseSubscription: channels and keys", () => {
       expect(error.code).toBe("invalid_subscription");
       expect(error.details).toEqual({
         channel,
-        issue: "Unknown channel",
+        issue: "unknown_channel",
+        hint: "Unknown channel",
         channels: [
           "simulation_updates",
           "gp_entity_updates",
@@ -369,8 +375,12 @@ describe("parseSubscription: zones", () => {
   ])("refuses zones on %s", (channel, keys) => {
     const error = thrown(() => parseSubscription({ channel, ...keys, zones: ["green"] }, true));
     expect(error.code).toBe("invalid_subscription");
-    expect(error.details?.channel).toBe(channel);
-    expect(error.details?.issue).toMatch(/zones/);
+    expect(error.details).toEqual({
+      channel,
+      issue: "invalid_field",
+      field: "zones",
+      hint: "zones applies to traffic_light_updates only",
+    });
   });
 
   it.each([
@@ -386,7 +396,9 @@ describe("parseSubscription: zones", () => {
     const error = thrown(() => parseSubscription({ channel: "traffic_light_updates", zones }, true));
     expect(error.code).toBe("invalid_subscription");
     expect(error.details?.channel).toBe("traffic_light_updates");
-    expect(error.details?.issue).toMatch(/^Invalid zones/);
+    expect(error.details?.issue).toBe("invalid_field");
+    expect(error.details?.field).toBe("zones");
+    expect(error.details?.hint).toMatch(/^Invalid zones: /);
   });
 
   it("accepts exactly MAX_ZONES zones", () => {
@@ -421,7 +433,9 @@ describe("parseSubscription: since_seq", () => {
     expect(error.code).toBe("invalid_subscription");
     expect(error.details).toEqual({
       channel: "simulation_updates",
-      issue: "since_seq must be a non-negative integer",
+      issue: "invalid_field",
+      field: "since_seq",
+      hint: "since_seq must be a non-negative integer",
     });
   });
 
