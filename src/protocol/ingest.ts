@@ -4,12 +4,12 @@
  * INGEST_EVENTS; nothing else changes.
  */
 import * as v from "valibot";
-import { describeIssues } from "./equihome/codec";
 import { EDITABLE_RESOURCES, type ResourceRef } from "./equihome/editing";
 import * as equihome from "./equihome/server-events";
 import { issueDetails, ProtocolError } from "./errors";
 import { MAX_INGEST_BATCH, MAX_MESSAGE_ID_LENGTH } from "./limits";
 import * as quantenergx from "./quantenergx/events";
+import { describeIssues } from "./schemas";
 import type { TopicKey } from "./topics";
 
 export interface IngestRoute extends TopicKey {

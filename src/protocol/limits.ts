@@ -115,3 +115,12 @@ export const AWARENESS_QUERY_INTERVAL_MS = 1000;
 export const MAX_YJS_CONNECTIONS_PER_USER = 8;
 /** How long after the first edit since the last compaction a document compacts its log (alarm). */
 export const DOCUMENT_IDLE_COMPACT_MS = 30_000;
+
+const utf8 = new TextEncoder();
+
+/** Whether a string's UTF-8 encoding is over `limit` bytes; encodes only when it could be. */
+export function exceedsBytes(text: string, limit: number): boolean {
+  if (text.length > limit) return true;
+  if (text.length * 3 <= limit) return false; // a UTF-16 unit is at most 3 UTF-8 bytes
+  return utf8.encode(text).byteLength > limit;
+}

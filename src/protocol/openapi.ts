@@ -16,11 +16,11 @@ import {
   toJsonSchemaDefs,
 } from "@valibot/to-json-schema";
 import * as v from "valibot";
-import { IdSchema } from "./equihome/codec";
 import { EDITABLE_RESOURCES } from "./equihome/editing";
 import { ERROR_CODES } from "./errors";
 import { INGEST_EVENTS, IngestEnvelopeSchema } from "./ingest";
 import { MAX_INGEST_BATCH, MAX_INGEST_BYTES } from "./limits";
+import { IdSchema } from "./schemas";
 
 export const OPENAPI_PATH = "/openapi.json";
 

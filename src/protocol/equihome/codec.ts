@@ -4,7 +4,8 @@
  */
 import * as v from "valibot";
 import { type IssueCode, issueDetails, ProtocolError } from "../errors";
-import { MAX_FRAME_BYTES, MAX_ID_LENGTH, MAX_MESSAGE_ID_LENGTH, MAX_ZONES } from "../limits";
+import { exceedsBytes, MAX_FRAME_BYTES, MAX_MESSAGE_ID_LENGTH, MAX_ZONES } from "../limits";
+import { describeIssues, IdSchema } from "../schemas";
 import type { TopicEvent, TopicKey } from "../topics";
 import { CHANNELS, type ChannelName, isChannelName } from "./channels";
 
@@ -36,14 +37,8 @@ const EnvelopeSchema = v.object({
   id: v.optional(MessageIdSchema),
 });
 
-const utf8 = new TextEncoder();
-
-/** Whether a string's UTF-8 encoding is over `limit` bytes; encodes only when it could be. */
-export function exceedsBytes(text: string, limit: number): boolean {
-  if (text.length > limit) return true;
-  if (text.length * 3 <= limit) return false; // a UTF-16 unit is at most 3 UTF-8 bytes
-  return utf8.encode(text).byteLength > limit;
-}
+/** Moved to limits.ts; re-exported for the hub's Engine.IO sessions, which import it here. */
+export { exceedsBytes } from "../limits";
 
 /** Decodes one client frame, or says why it is refused. Binary frames are refused. */
 export function decodeClientFrame(frame: string | ArrayBuffer): ClientMessage | DecodeFailure {
@@ -86,21 +81,8 @@ function fail(
   return { error: new ProtocolError(code, message, details ? { details } : {}), id };
 }
 
-/** Valibot issues as `{path, message}` pairs, for error details. */
-export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): { path: string; message: string }[] {
-  return issues.slice(0, 10).map((issue) => ({ path: v.getDotPath(issue) ?? "", message: issue.message }));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Subscriptions
-
-export const IdSchema = v.pipe(
-  v.string(),
-  v.minLength(1, "must not be empty"),
-  v.maxLength(MAX_ID_LENGTH, `must be at most ${MAX_ID_LENGTH} characters`),
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-  v.regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters"),
-);
 
 const ZoneSchema = v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_]{0,31}$/, "zone must be a lowercase name"));
 const ZonesSchema = v.pipe(v.array(ZoneSchema), v.minLength(1), v.maxLength(MAX_ZONES));

@@ -4,8 +4,8 @@
  */
 import * as v from "valibot";
 import { type IssueCode, issueDetails, ProtocolError } from "../errors";
-import { MAX_EDIT_VALUE_BYTES, MAX_KEY_LENGTH, MAX_PATH_DEPTH, MAX_VALUE_DEPTH } from "../limits";
-import { exceedsBytes, IdSchema } from "./codec";
+import { exceedsBytes, MAX_EDIT_VALUE_BYTES, MAX_KEY_LENGTH, MAX_PATH_DEPTH, MAX_VALUE_DEPTH } from "../limits";
+import { IdSchema } from "../schemas";
 
 /** Resource types with a shared document, and the channel their updates go to. */
 export const EDITABLE_RESOURCES = {

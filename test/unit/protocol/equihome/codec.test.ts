@@ -7,14 +7,19 @@ import {
   encodeError,
   encodeServerEvent,
   encodeTopicEvent,
-  exceedsBytes,
-  IdSchema,
   isDecodeFailure,
   parseSubscription,
   subscriptionEcho,
 } from "../../../../src/protocol/equihome/codec";
 import { ProtocolError } from "../../../../src/protocol/errors";
-import { MAX_FRAME_BYTES, MAX_ID_LENGTH, MAX_MESSAGE_ID_LENGTH, MAX_ZONES } from "../../../../src/protocol/limits";
+import {
+  exceedsBytes,
+  MAX_FRAME_BYTES,
+  MAX_ID_LENGTH,
+  MAX_MESSAGE_ID_LENGTH,
+  MAX_ZONES,
+} from "../../../../src/protocol/limits";
+import { IdSchema } from "../../../../src/protocol/schemas";
 
 function expectFailure(result: ClientMessage | DecodeFailure): DecodeFailure {
   if (!isDecodeFailure(result)) throw new Error(`expected a decode failure, got ${JSON.stringify(result)}`);
