@@ -66,8 +66,11 @@ export interface JsonHub {
 export class EquihomeProtocol {
   /** Zone-filtered frames of the event being delivered, by zone set: encoded once per set. */
   #zoneFrames = { seq: -1, topic: "", frames: new Map<string, string>() };
-  /** The frame of the event being delivered: encoded once per hub, sent to every socket. */
-  #frame: { event: TopicEvent | null; text: string } = { event: null, text: "" };
+  /**
+   * Each delivered event's frame, encoded once per hub and sent to every socket. By event, not
+   * only the last one: a delivery of many events goes socket by socket, event by event.
+   */
+  #frames = new WeakMap<TopicEvent, string>();
 
   constructor(private readonly hub: JsonHub) {}
 
@@ -135,9 +138,13 @@ export class EquihomeProtocol {
       send(socket, encodeTopicEvent(event, event.ack.id));
       return;
     }
-    if (this.#frame.event !== event) this.#frame = { event, text: encodeTopicEvent(event) };
+    let whole = this.#frames.get(event);
+    if (whole === undefined) {
+      whole = encodeTopicEvent(event);
+      this.#frames.set(event, whole);
+    }
     if (subscription.zones === null) {
-      send(socket, this.#frame.text);
+      send(socket, whole);
       return;
     }
     const cache = this.#zoneFrames;
@@ -149,7 +156,7 @@ export class EquihomeProtocol {
     const key = subscription.zones.join(",");
     let frame = cache.frames.get(key);
     if (frame === undefined) {
-      frame = filterZones(this.#frame.text, subscription.zones);
+      frame = filterZones(whole, subscription.zones);
       cache.frames.set(key, frame);
     }
     send(socket, frame);

@@ -61,8 +61,11 @@ export interface SioHub {
 type EventHandler = (session: EngineSession, args: unknown[]) => Promise<unknown>;
 
 export class SocketIoProtocol {
-  /** The Socket.IO frame of the event being delivered, encoded once per hub. */
-  #frame = { seq: -1, topic: "", text: "" };
+  /**
+   * Each delivered event's Socket.IO frame without its closing `]`, encoded once per hub. By
+   * event, not only the last one: a delivery of many events goes session by session.
+   */
+  #frames = new WeakMap<TopicEvent, string>();
   #handlers: Record<string, EventHandler>;
 
   constructor(private readonly hub: SioHub) {
@@ -105,12 +108,14 @@ export class SocketIoProtocol {
    * per hub, the offset appended per session.
    */
   emitTopicEvent(session: EngineSession, subscription: LocalSubscription, event: TopicEvent): void {
-    if (this.#frame.seq !== event.seq || this.#frame.topic !== subscription.topic) {
-      this.#frame = { seq: event.seq, topic: subscription.topic, text: encodeTopicEventOpen(event) };
+    let open = this.#frames.get(event);
+    if (open === undefined) {
+      open = encodeTopicEventOpen(event);
+      this.#frames.set(event, open);
     }
     const text = session.recovery
-      ? `${this.#frame.text},"${noteSent(session.recovery, subscription.topic, event.seq)}"]`
-      : `${this.#frame.text}]`;
+      ? `${open},"${noteSent(session.recovery, subscription.topic, event.seq)}"]`
+      : `${open}]`;
     this.hub.engine.send(session, text);
   }
 
