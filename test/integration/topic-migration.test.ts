@@ -65,6 +65,33 @@ async function seedOldTopic(name: string, rows: { frame: string; ack: string | n
   await evictDurableObject(stub);
 }
 
+describe("a topic's stored events", () => {
+  it("keep each acknowledgement's message id with its type, and the publisher's id", async () => {
+    const name = `fund_updates:${unique("fund")}`;
+    await runInDurableObject(env.TOPIC.getByName(name), (_instance, state) => {
+      const store = new TopicStore(state.storage);
+      const acks = [0, 42, "msg_1", Number.MAX_SAFE_INTEGER];
+      const events = acks.map((id, i) => ({
+        event: "resource_updated",
+        data: { path: `p${i}`, value: i },
+        ack: { socket: `socket_${i}`, id },
+      }));
+      store.append([...events, { event: "resource_updated", data: { path: "q" }, id: "evt_9" }], Date.now(), -1);
+      const stored = store.eventsAfter(0, 10);
+      expect(stored.map((event) => event.ack?.id)).toEqual([...acks, undefined]);
+      expect(stored.map((event) => event.ack?.socket)).toEqual([
+        "socket_0",
+        "socket_1",
+        "socket_2",
+        "socket_3",
+        undefined,
+      ]);
+      expect(stored[4]).toEqual({ seq: 5, event: "resource_updated", data: '{"path":"q"}', id: "evt_9" });
+      expect(store.latest()).toEqual({ seq: 5, event: "resource_updated", data: '{"path":"q"}', id: "evt_9" });
+    });
+  });
+});
+
 describe("a topic stored with JSON frames", () => {
   it("is rewritten to neutral events that encode to the same frames, acknowledgements kept", async () => {
     const sim = unique("simulation");
