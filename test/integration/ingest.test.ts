@@ -46,8 +46,14 @@ describe("POST /v1/ingest", () => {
   it("413 over the body size limit and over the batch limit", async () => {
     const big = await ingest(JSON.stringify({ event: "notification", data: { pad: "x".repeat(MAX_INGEST_BYTES) } }));
     expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({
+      error: { details: { issue: "body_too_large", limit: MAX_INGEST_BYTES } },
+    });
     const many = await ingest(Array.from({ length: MAX_INGEST_BATCH + 1 }, (_, i) => progress(unique("sim"), i % 100)));
     expect(many.status).toBe(413);
+    expect(await many.json()).toMatchObject({
+      error: { details: { issue: "batch_too_large", limit: MAX_INGEST_BATCH, received: MAX_INGEST_BATCH + 1 } },
+    });
   });
 
   it("a batch with one bad event is refused whole, with per-event details, and nothing is delivered", async () => {
