@@ -135,11 +135,10 @@ function refusedEdits(
 ): ProtocolError {
   const errors = refusals.map(({ position, message, details }) => {
     const index = indices[position] as number;
-    const issue = details ? (JSON.parse(details) as { issue?: unknown }).issue : undefined;
     return {
       index,
       event: (events[index] as IngestEvent).event,
-      issues: [{ path: "data.path", message: typeof issue === "string" ? issue : message }],
+      issues: [{ path: "data.path", message, ...details }],
     };
   });
   const count = `${errors.length} of ${events.length} events are invalid`;
