@@ -104,13 +104,14 @@ function setKey(map: Y.Map<unknown>, key: string, value: unknown): void {
 export function checkPathFree(doc: Y.Doc, segments: string[]): string {
   const leaf = segments.at(-1);
   if (leaf === undefined)
-    throw new ProtocolError("invalid_message", "Invalid path", { details: { issue: "empty path" } });
+    throw new ProtocolError("invalid_message", "Invalid path", { details: { issue: "empty_path" } });
   let probe: Y.Map<unknown> | undefined = rootMap(doc);
   for (const [depth, segment] of segments.slice(0, -1).entries()) {
     const next: unknown = probe?.get(segment);
     if (next !== undefined && !(next instanceof Y.Map)) {
       throw new ProtocolError("invalid_message", "Invalid path", {
-        details: { issue: `${segments.slice(0, depth + 1).join(".")} is a value, not an object` },
+        // A code clients can switch on, and where the value is that the path runs through.
+        details: { issue: "not_an_object", at: segments.slice(0, depth + 1).join(".") },
       });
     }
     probe = next;

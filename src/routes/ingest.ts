@@ -138,7 +138,7 @@ function refusedEdits(
     return {
       index,
       event: (events[index] as IngestEvent).event,
-      issues: [{ path: "data.path", message, ...details }],
+      issues: [{ ...details, path: "data.path", message }],
     };
   });
   const count = `${errors.length} of ${events.length} events are invalid`;
