@@ -138,7 +138,14 @@ function refusedEdits(
     return {
       index,
       event: (events[index] as IngestEvent).event,
-      issues: [{ ...details, path: "data.path", message }],
+      // The sentence for people, and the code to switch on.
+      issues: [
+        {
+          path: "data.path",
+          message: typeof details?.hint === "string" ? details.hint : message,
+          ...(details?.issue === undefined ? {} : { issue: details.issue }),
+        },
+      ],
     };
   });
   const count = `${errors.length} of ${events.length} events are invalid`;

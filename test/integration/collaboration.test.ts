@@ -401,7 +401,10 @@ describe("edits from ingest and the document as JSON", () => {
       error: {
         details: {
           errors: [
-            { index: 1, issues: [{ path: "data.path", message: "Invalid path", issue: "not_an_object", at: "a" }] },
+            {
+              index: 1,
+              issues: [{ path: "data.path", message: "a is a value, not an object", issue: "path_conflict" }],
+            },
           ],
         },
       },

@@ -264,7 +264,11 @@ describe("an ingest batch of edits is one change", () => {
       const response = await ingest([published(fund, "a.x", 1), published(fund, "b.y", 2)]);
       expect(response.status).toBe(400);
       expect(await response.json()).toMatchObject({
-        error: { details: { errors: [{ index: 1, issues: [{ issue: "not_an_object", at: "b" }] }] } },
+        error: {
+          details: {
+            errors: [{ index: 1, issues: [{ message: "b is a value, not an object", issue: "path_conflict" }] }],
+          },
+        },
       });
       expect(await documentOf(fund)).toEqual({ b: "value" });
     } finally {

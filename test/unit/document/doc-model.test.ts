@@ -168,12 +168,17 @@ describe("setPath", () => {
     const { updates, leaves } = watch(doc);
 
     expect(invalidPathDetails(() => setPath(doc, ["name", "first"], "x", "test"))).toEqual({
-      issue: "not_an_object",
+      issue: "path_conflict",
       at: "name",
+      hint: "name is a value, not an object",
     });
     expect(
       invalidPathDetails(() => setPath(doc, ["fee_structure", "management_fee_rate", "new", "leaf"], 1, "test")),
-    ).toEqual({ issue: "not_an_object", at: "fee_structure.management_fee_rate" });
+    ).toEqual({
+      issue: "path_conflict",
+      at: "fee_structure.management_fee_rate",
+      hint: "fee_structure.management_fee_rate is a value, not an object",
+    });
 
     expect(updates).toHaveLength(0);
     expect(leaves).toHaveLength(0);
@@ -187,12 +192,14 @@ describe("setPath", () => {
     setPath(doc, ["empty"], null, "test");
     const { updates } = watch(doc);
     expect(invalidPathDetails(() => setPath(doc, ["terms", "rate"], 2, "test"))).toEqual({
-      issue: "not_an_object",
+      issue: "path_conflict",
       at: "terms",
+      hint: "terms is a value, not an object",
     });
     expect(invalidPathDetails(() => setPath(doc, ["empty", "x"], 2, "test"))).toEqual({
-      issue: "not_an_object",
+      issue: "path_conflict",
       at: "empty",
+      hint: "empty is a value, not an object",
     });
     expect(updates).toHaveLength(0);
     expect(documentJson(doc)).toEqual({ terms: { rate: 1 }, empty: null });
@@ -201,7 +208,10 @@ describe("setPath", () => {
   it("refuses the empty path without touching the doc", () => {
     const doc = new Y.Doc();
     const { updates } = watch(doc);
-    expect(invalidPathDetails(() => setPath(doc, [], 1, "test"))).toEqual({ issue: "empty_path" });
+    expect(invalidPathDetails(() => setPath(doc, [], 1, "test"))).toEqual({
+      issue: "invalid_path",
+      hint: "path must be a non-empty string",
+    });
     expect(updates).toHaveLength(0);
   });
 });
@@ -220,8 +230,9 @@ describe("checkPathFree", () => {
     const doc = new Y.Doc();
     setPath(doc, ["a", "b"], 1, "test");
     expect(invalidPathDetails(() => checkPathFree(doc, ["a", "b", "c", "d"]))).toEqual({
-      issue: "not_an_object",
+      issue: "path_conflict",
       at: "a.b",
+      hint: "a.b is a value, not an object",
     });
   });
 });
