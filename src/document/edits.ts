@@ -70,6 +70,18 @@ export type EditResult = ({ ok: true; published: boolean } & EditOutcome) | { ok
 /** How a transaction came to be, so its update can be attributed and acknowledged. */
 export type EditOrigin = { kind: "json"; edit: JsonEdit } | { kind: "yjs"; connection: YjsConnection };
 
+/** An edit not applied before: its place in the batch, and its dedupe key. */
+interface Fresh {
+  position: number;
+  edit: JsonEdit;
+  key: string | undefined;
+}
+
+/** The key an edit is deduplicated by: its ingest event id, or its hub's socket and message id. */
+function dedupeKey(edit: JsonEdit): string | undefined {
+  return edit.eventId ?? edit.dedupeId;
+}
+
 /** Where an applied edit's event is: a published seq, or a place in an outbox row. */
 type Place = { seq: number } | { outboxId: number; index: number };
 
@@ -85,55 +97,53 @@ export class Edits {
   /** Applies `edits` in order, all or nothing; each one's seq once its event is published. */
   async apply(edits: JsonEdit[]): Promise<BatchResult> {
     const now = Date.now();
+    // Where each edit's event is, known now for a repeat of an edit applied before.
     const places: (Place | null)[] = edits.map(() => null);
-    const fresh: number[] = [];
+    const fresh: Fresh[] = [];
     const repeatOf = new Map<number, number>();
     const firstWithKey = new Map<string, number>();
     for (const [position, edit] of edits.entries()) {
-      const key = edit.eventId ?? edit.dedupeId;
+      const key = dedupeKey(edit);
       const record = key === undefined ? null : this.store.editRecord(key, now);
       const earlier = key === undefined ? undefined : firstWithKey.get(key);
-      if (record)
+      if (record) {
         places[position] =
           record.seq === null ? { outboxId: record.outboxId, index: record.eventIndex } : { seq: record.seq };
-      else if (earlier !== undefined) repeatOf.set(position, earlier);
-      else fresh.push(position);
+      } else if (earlier !== undefined) {
+        repeatOf.set(position, earlier);
+      } else {
+        fresh.push({ position, edit, key });
+      }
       if (key !== undefined && earlier === undefined) firstWithKey.set(key, position);
     }
-    const refusals = this.#check(fresh.map((position) => edits[position] as JsonEdit));
-    if (refusals.length > 0) {
-      return {
-        ok: false,
-        errors: refusals.map(({ index, error }) => ({ position: fresh[index] as number, ...editError(error) })),
-      };
-    }
-    this.#applyChecked(fresh, edits, places, now);
+    const refusals = this.#check(fresh);
+    if (refusals.length > 0) return { ok: false, errors: refusals };
+    this.#applyChecked(fresh, places, now);
     for (const [position, earlier] of repeatOf) places[position] = places[earlier] ?? null;
     const rows = [...new Set(places.flatMap((place) => (place && "outboxId" in place ? [place.outboxId] : [])))];
     const { seqs, published } = await this.outbox.publish(rows);
-    const applied = new Set(fresh);
+    const applied = new Set(fresh.map(({ position }) => position));
     return {
       ok: true,
       published,
-      results: places.map((place, position) => ({
-        seq: this.#seqOf(place, seqs, edits[position] as JsonEdit, now),
+      results: edits.map((edit, position) => ({
+        seq: this.#seqOf(places[position] ?? null, seqs, dedupeKey(edit), now),
         duplicate: !applied.has(position),
       })),
     };
   }
 
   /** An applied edit's seq: published now, or before (found in its edit record), or not yet (null). */
-  #seqOf(place: Place | null, seqs: Map<number, number[]>, edit: JsonEdit, now: number): number | null {
+  #seqOf(place: Place | null, seqs: Map<number, number[]>, key: string | undefined, now: number): number | null {
     if (place === null) return null;
     if ("seq" in place) return place.seq;
     const published = seqs.get(place.outboxId)?.[place.index];
     if (published !== undefined) return published;
-    const key = edit.eventId ?? edit.dedupeId;
     return key === undefined ? null : (this.store.editRecord(key, now)?.seq ?? null);
   }
 
   /** Why edits, applied in this order to the document as it is, would be refused (none: []). */
-  #check(edits: JsonEdit[]): { index: number; error: ProtocolError }[] {
+  #check(edits: Fresh[]): BatchError[] {
     if (edits.length === 0) return [];
     // A later edit of a batch may depend on an earlier one, so a batch is tried on a copy. One
     // edit (every JSON editor's update_resource) is checked against the document itself: a copy
@@ -141,16 +151,16 @@ export class Edits {
     const doc = this.live.doc;
     const scratch = edits.length === 1 ? null : new Y.Doc();
     if (scratch) Y.applyUpdate(scratch, Y.encodeStateAsUpdate(doc));
-    const refusals: { index: number; error: ProtocolError }[] = [];
-    for (const [index, { path, value }] of edits.entries()) {
+    const refusals: BatchError[] = [];
+    for (const { position, edit } of edits) {
       try {
-        checkValue(value);
-        const segments = parsePath(path);
-        if (scratch) setPath(scratch, segments, value, null);
+        checkValue(edit.value);
+        const segments = parsePath(edit.path);
+        if (scratch) setPath(scratch, segments, edit.value, null);
         else checkPathFree(doc, segments);
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
-        refusals.push({ index, error });
+        refusals.push({ position, ...editError(error) });
       }
     }
     return refusals;
@@ -160,22 +170,19 @@ export class Edits {
    * Applies checked edits, a Yjs transaction each (so each edit's events are its own), stored as
    * one change with their edit records; fills in where each one's event is.
    */
-  #applyChecked(positions: number[], edits: JsonEdit[], places: (Place | null)[], now: number): void {
-    if (positions.length === 0) return;
+  #applyChecked(edits: Fresh[], places: (Place | null)[], now: number): void {
+    if (edits.length === 0) return;
     try {
       this.live.commit(
         () => {
-          for (const position of positions) {
-            const edit = edits[position] as JsonEdit;
+          for (const { edit } of edits) {
             setPath(this.live.doc, parsePath(edit.path), edit.value, { kind: "json", edit } satisfies EditOrigin);
           }
         },
         ({ outboxId, answers }) => {
-          for (const [transaction, position] of positions.entries()) {
+          for (const [transaction, { position, key }] of edits.entries()) {
             const index = answers[transaction] ?? -1;
             if (outboxId === null || index < 0) throw new Error("an edit produced no event");
-            const edit = edits[position] as JsonEdit;
-            const key = edit.eventId ?? edit.dedupeId;
             if (key !== undefined) this.store.rememberEdit(key, outboxId, index, now);
             places[position] = { outboxId, index };
           }

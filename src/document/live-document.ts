@@ -83,7 +83,8 @@ export class LiveDocument<Origin> {
     } finally {
       this.#group = null;
     }
-    const update = group.updates.length === 1 ? (group.updates[0] as Uint8Array) : Y.mergeUpdates(group.updates);
+    const [only, ...more] = group.updates;
+    const update = only !== undefined && more.length === 0 ? only : Y.mergeUpdates(group.updates);
     const commit = this.storage.transactionSync(() => {
       const outboxId = group.updates.length === 0 ? null : this.store.appendUpdate(update, group.events);
       const done: Commit = { outboxId, answers: group.answers };
