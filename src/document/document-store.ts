@@ -46,6 +46,12 @@ export class DocumentStore {
     addColumnIfMissing(this.#sql, "edit_ids", "outbox_id INTEGER");
     // Where the edit's event is in its row: a batch stores its edits' events in one row.
     addColumnIfMissing(this.#sql, "edit_ids", "event_index INTEGER");
+    // Every edit with an id (a hub edit's socket and message id too) prunes by age, and every
+    // published row looks up its edits: neither may scan the 15 minutes of records.
+    this.#sql.exec(`
+      CREATE INDEX IF NOT EXISTS edit_ids_at ON edit_ids (at);
+      CREATE INDEX IF NOT EXISTS edit_ids_outbox ON edit_ids (outbox_id);
+    `);
   }
 
   name(): string | null {
