@@ -50,10 +50,11 @@ export class DocumentDurableObject extends DurableObject<Env> {
     const resource = () => this.#resource;
     this.#outbox = new Outbox(this.#store, env.TOPIC, resource);
     this.#live = new LiveDocument<EditOrigin>(this.#store, ctx.storage, {
-      events: (leaves, origin) => resourceEvents(this.#resource, leaves, origin),
+      events: (leaves, origin) => resourceEvents(resource(), leaves, origin),
       stored: (update, origin, outboxId) => {
         this.#connections.relay(update, origin?.kind === "yjs" ? origin.connection : null);
-        // An edit's caller waits for its own row; this covers y-websocket updates (nobody waits).
+        // Publishing starts now; a JSON edit's caller then waits for its own row, a y-websocket
+        // update has nobody waiting. `flush` logs its failures: the alarm retries.
         if (outboxId !== null) void this.#outbox.flush();
         this.#alarmBy(this.#pendingWorkAt(outboxId !== null));
       },
