@@ -288,17 +288,26 @@ export class EquihomeProtocol {
     }
     parsePath(message.data.path);
     checkValue(message.data.value);
+    // The socket and message id are the edit's dedupe key: the same request twice is applied once.
+    const path = message.data.path as string;
+    const id = message.id;
     const result = await this.hub.document(documentName(ref)).applyEdit(ref, {
-      path: message.data.path as string,
+      path,
       value: message.data.value,
       updatedBy: socket.principal.email,
-      ...(message.id === undefined ? {} : { ack: { socket: socket.id, id: message.id } }),
+      ...(id === undefined ? {} : { ack: { socket: socket.id, id }, dedupeId: `${socket.id}:${JSON.stringify(id)}` }),
     });
-    if (result.error) {
+    if (!result.ok) {
       const { code, message: text, details } = result.error;
-      throw new ProtocolError(code, text, details ? { details: JSON.parse(details) as Record<string, unknown> } : {});
+      throw new ProtocolError(code, text, details ? { details } : {});
     }
-    // Success is acknowledged by the resource_updated that reaches this socket with the id.
+    // Success is acknowledged by the resource_updated that reaches this socket with the id; a
+    // repeat, already delivered, is acknowledged again the same way (not yet published: its
+    // first acknowledgement is still to come).
+    if (result.duplicate && result.seq !== null) {
+      const data = { ...ref, path, value: message.data.value, updated_by: socket.principal.email };
+      send(socket, encodeServerEvent({ event: "resource_updated", data, id, seq: result.seq }));
+    }
   }
 
   async #endEditing(socket: JsonSocket, message: ClientMessage): Promise<void> {

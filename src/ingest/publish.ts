@@ -11,7 +11,6 @@ import { documentName, type ResourceRef } from "../protocol/equihome/editing";
 import { isIssueCode, issueDetails, ProtocolError } from "../protocol/errors";
 import type { IngestEvent } from "../protocol/ingest";
 import { topicName } from "../protocol/topics";
-import { safeJson } from "../storage/sql";
 
 export interface IngestResult {
   event: string;
@@ -107,7 +106,7 @@ export async function publishAll(env: Env, events: IngestEvent[]): Promise<Inges
  */
 function refusedEdits(events: IngestEvent[], group: Group, refusals: BatchError[], applied: number[]): ProtocolError {
   const errors = refusals.map(({ position, message, details }) => {
-    const parsed = v.safeParse(RefusalDetails, safeJson(details ?? null));
+    const parsed = v.safeParse(RefusalDetails, details ?? null);
     const { issue, hint } = parsed.success ? parsed.output : {};
     // An issue that is not a code yet is the sentence earlier documents sent: the message.
     const explained =
