@@ -128,12 +128,12 @@ describe("POST /v1/ingest", () => {
 });
 
 describe("POST /v1/ingest: a document's refusal in the reply", () => {
-  /** Posts one edit while every document refuses it with `details` (as JSON text, as they travel). */
+  /** Posts one edit while every document refuses it with `details` (an object, as they travel). */
   async function refusedWith(details: Record<string, unknown>): Promise<unknown> {
     const fund = unique("fund");
     const restore = await replaceMethod(env.DOCUMENT.getByName(`fund:${fund}`), "applyBatch", () => async () => ({
       ok: false,
-      errors: [{ position: 0, code: "invalid_message", message: "Invalid path", details: JSON.stringify(details) }],
+      errors: [{ position: 0, code: "invalid_message", message: "Invalid path", details }],
     }));
     try {
       const response = await ingest({
