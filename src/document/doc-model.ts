@@ -104,13 +104,17 @@ function setKey(map: Y.Map<unknown>, key: string, value: unknown): void {
 export function checkPathFree(doc: Y.Doc, segments: string[]): string {
   const leaf = segments.at(-1);
   if (leaf === undefined)
-    throw new ProtocolError("invalid_message", "Invalid path", { details: { issue: "empty path" } });
+    throw new ProtocolError("invalid_message", "Invalid path", {
+      details: { issue: "invalid_path", hint: "path must be a non-empty string" },
+    });
   let probe: Y.Map<unknown> | undefined = rootMap(doc);
   for (const [depth, segment] of segments.slice(0, -1).entries()) {
     const next: unknown = probe?.get(segment);
     if (next !== undefined && !(next instanceof Y.Map)) {
+      const at = segments.slice(0, depth + 1).join(".");
       throw new ProtocolError("invalid_message", "Invalid path", {
-        details: { issue: `${segments.slice(0, depth + 1).join(".")} is a value, not an object` },
+        // A code to switch on, where the value is that the path runs through, and a sentence.
+        details: { issue: "path_conflict", at, hint: `${at} is a value, not an object` },
       });
     }
     probe = next;

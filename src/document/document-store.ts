@@ -2,7 +2,7 @@
  * A document's durable state in its Durable Object's SQLite: the Y.Doc as a snapshot (in
  * chunks, within the row size limit) plus an append-only log of updates since; the outbox of
  * `resource_updated` events not yet handed to the topic; the JSON-protocol editors; and the
- * ids of ingested edits, for deduplication.
+ * dedupe keys of applied edits (ingest event ids, hub socket and message ids).
  */
 import { DEDUPE_WINDOW_MS, SNAPSHOT_CHUNK_BYTES } from "../protocol/limits";
 import { addColumnIfMissing } from "../storage/sql";
@@ -12,6 +12,12 @@ export interface JsonEditor {
   hub: string;
   sub: string;
   email: string;
+}
+
+export interface EditRecord {
+  seq: number | null;
+  outboxId: number;
+  eventIndex: number;
 }
 
 export interface OutboxEntry {
@@ -38,6 +44,14 @@ export class DocumentStore {
     this.#sql = storage.sql;
     this.#sql.exec(SCHEMA);
     addColumnIfMissing(this.#sql, "edit_ids", "outbox_id INTEGER");
+    // Where the edit's event is in its row: a batch stores its edits' events in one row.
+    addColumnIfMissing(this.#sql, "edit_ids", "event_index INTEGER");
+    // Every edit with an id (a hub edit's socket and message id too) prunes by age, and every
+    // published row looks up its edits: neither may scan the 15 minutes of records.
+    this.#sql.exec(`
+      CREATE INDEX IF NOT EXISTS edit_ids_at ON edit_ids (at);
+      CREATE INDEX IF NOT EXISTS edit_ids_outbox ON edit_ids (outbox_id);
+    `);
   }
 
   name(): string | null {
@@ -112,20 +126,21 @@ export class DocumentStore {
       .toArray();
   }
 
-  /** A published row goes; the ingested edit it carried (if any) learns its seq. */
-  removeOutbox(id: number, seq: number | null): void {
+  /** A published row goes; the edits it carried learn their seqs (for their duplicates). */
+  removeOutbox(id: number, seqs: number[]): void {
     this.#storage.transactionSync(() => {
       this.#sql.exec("DELETE FROM outbox WHERE id = ?", id);
-      if (seq !== null) this.#sql.exec("UPDATE edit_ids SET seq = ? WHERE outbox_id = ?", seq, id);
+      const edits = this.#sql
+        .exec<{ id: string; event_index: number | null }>(
+          "SELECT id, event_index FROM edit_ids WHERE outbox_id = ?",
+          id,
+        )
+        .toArray();
+      for (const edit of edits) {
+        const seq = seqs[edit.event_index ?? 0];
+        if (seq !== undefined) this.#sql.exec("UPDATE edit_ids SET seq = ? WHERE id = ?", seq, edit.id);
+      }
     });
-  }
-
-  /** The seq an ingested edit's row was published with, if it was. */
-  publishedSeq(outboxId: number): number | null {
-    const row = this.#sql
-      .exec<{ seq: number }>("SELECT seq FROM edit_ids WHERE outbox_id = ? AND seq >= 0", outboxId)
-      .toArray()[0];
-    return row?.seq ?? null;
   }
 
   editors(): JsonEditor[] {
@@ -149,23 +164,30 @@ export class DocumentStore {
   }
 
   /**
-   * An ingested edit accepted within the dedupe window: its outbox row, and its seq once
-   * published (-1 until then).
+   * An edit applied within the dedupe window, by its dedupe key: its seq once its event is
+   * published (null until then), else the outbox row and the place in it of its event.
    */
-  editRecord(id: string, now: number): { seq: number; outboxId: number } | null {
+  editRecord(key: string, now: number): EditRecord | null {
     const row = this.#sql
-      .exec<{ seq: number; outbox_id: number | null }>(
-        "SELECT seq, outbox_id FROM edit_ids WHERE id = ? AND at > ?",
-        id,
+      .exec<{ seq: number; outbox_id: number | null; event_index: number | null }>(
+        "SELECT seq, outbox_id, event_index FROM edit_ids WHERE id = ? AND at > ?",
+        key,
         now - DEDUPE_WINDOW_MS,
       )
       .toArray()[0];
-    return row ? { seq: row.seq, outboxId: row.outbox_id ?? -1 } : null;
+    if (!row) return null;
+    return { seq: row.seq >= 0 ? row.seq : null, outboxId: row.outbox_id ?? -1, eventIndex: row.event_index ?? 0 };
   }
 
-  /** Remembers an ingested edit as soon as it is applied, before its event is published. */
-  rememberEdit(id: string, outboxId: number, now: number): void {
-    this.#sql.exec("INSERT OR REPLACE INTO edit_ids (id, seq, at, outbox_id) VALUES (?, -1, ?, ?)", id, now, outboxId);
+  /** Remembers an edit as soon as it is applied, before its event is published. */
+  rememberEdit(key: string, outboxId: number, eventIndex: number, now: number): void {
+    this.#sql.exec(
+      "INSERT OR REPLACE INTO edit_ids (id, seq, at, outbox_id, event_index) VALUES (?, -1, ?, ?, ?)",
+      key,
+      now,
+      outboxId,
+      eventIndex,
+    );
     this.#sql.exec("DELETE FROM edit_ids WHERE at <= ?", now - DEDUPE_WINDOW_MS);
   }
 

@@ -4,12 +4,12 @@
  * INGEST_EVENTS; nothing else changes.
  */
 import * as v from "valibot";
-import { describeIssues } from "./equihome/codec";
 import { EDITABLE_RESOURCES, type ResourceRef } from "./equihome/editing";
 import * as equihome from "./equihome/server-events";
-import { ProtocolError } from "./errors";
+import { issueDetails, ProtocolError } from "./errors";
 import { MAX_INGEST_BATCH, MAX_MESSAGE_ID_LENGTH } from "./limits";
 import * as quantenergx from "./quantenergx/events";
+import { describeIssues } from "./schemas";
 import type { TopicKey } from "./topics";
 
 export interface IngestRoute extends TopicKey {
@@ -113,6 +113,10 @@ export const INGEST_EVENTS = {
 
 export type IngestEventName = keyof typeof INGEST_EVENTS;
 
+function isIngestEventName(event: string): event is IngestEventName {
+  return Object.hasOwn(INGEST_EVENTS, event);
+}
+
 /** One validated event, ready for its topic. */
 export interface IngestEvent {
   event: string;
@@ -138,18 +142,19 @@ export const IngestEnvelopeSchema = v.strictObject({
 export function validateIngestEvent(raw: unknown, index: number): IngestEvent | IngestEventError {
   const envelope = v.safeParse(IngestEnvelopeSchema, raw);
   if (!envelope.success) {
-    const event = typeof (raw as { event?: unknown })?.event === "string" ? (raw as { event: string }).event : null;
+    const named = v.safeParse(v.object({ event: v.string() }), raw);
+    const event = named.success ? named.output.event : null;
     return { index, event, issues: describeIssues(envelope.issues) };
   }
   const { event, data, id } = envelope.output;
-  if (!Object.hasOwn(INGEST_EVENTS, event)) {
+  if (!isIngestEventName(event)) {
     return {
       index,
       event,
       issues: [{ path: "event", message: `unknown event; accepted: ${Object.keys(INGEST_EVENTS).join(", ")}` }],
     };
   }
-  const spec: IngestEventSpec = INGEST_EVENTS[event as IngestEventName];
+  const spec: IngestEventSpec = INGEST_EVENTS[event];
   const parsed = v.safeParse(spec.schema, data);
   if (!parsed.success) {
     return {
@@ -175,7 +180,7 @@ export function validateIngestBody(body: unknown): IngestEvent[] {
   }
   if (items.length > MAX_INGEST_BATCH) {
     throw new ProtocolError("invalid_message", `A batch holds at most ${MAX_INGEST_BATCH} events`, {
-      details: { limit: MAX_INGEST_BATCH, received: items.length },
+      details: issueDetails("batch_too_large", { limit: MAX_INGEST_BATCH, received: items.length }),
       status: 413,
     });
   }

@@ -14,7 +14,7 @@ export const MESSAGE_BURST = 100;
  * Messages refused for rate within RATE_REFUSAL_WINDOW_MS before the socket is closed with 1008
  * (Socket.IO: its session ends, 1008 on a WebSocket). Accepted messages in between do not reset
  * the count, so a steady flood that some messages get through is closed too. The same on
- * `/v1/yjs` (hub/rate-limiter.ts's MessageRateLimiter serves every door).
+ * `/v1/yjs` (socket-host/rate-limiter.ts's MessageRateLimiter serves every door).
  */
 export const MAX_RATE_REFUSALS = 200;
 /** The window of MAX_RATE_REFUSALS and MAX_RATE_LIMITED_REPLIES: opened by a refusal. */
@@ -115,3 +115,12 @@ export const AWARENESS_QUERY_INTERVAL_MS = 1000;
 export const MAX_YJS_CONNECTIONS_PER_USER = 8;
 /** How long after the first edit since the last compaction a document compacts its log (alarm). */
 export const DOCUMENT_IDLE_COMPACT_MS = 30_000;
+
+const utf8 = new TextEncoder();
+
+/** Whether a string's UTF-8 encoding is over `limit` bytes; encodes only when it could be. */
+export function exceedsBytes(text: string, limit: number): boolean {
+  if (text.length > limit) return true;
+  if (text.length * 3 <= limit) return false; // a UTF-16 unit is at most 3 UTF-8 bytes
+  return utf8.encode(text).byteLength > limit;
+}

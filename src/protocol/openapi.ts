@@ -16,11 +16,11 @@ import {
   toJsonSchemaDefs,
 } from "@valibot/to-json-schema";
 import * as v from "valibot";
-import { IdSchema } from "./equihome/codec";
 import { EDITABLE_RESOURCES } from "./equihome/editing";
-import { ERROR_CODES } from "./errors";
+import { ERROR_CODES, ISSUE_CODES, type IssueCode } from "./errors";
 import { INGEST_EVENTS, IngestEnvelopeSchema } from "./ingest";
 import { MAX_INGEST_BATCH, MAX_INGEST_BYTES } from "./limits";
+import { IdSchema } from "./schemas";
 
 export const OPENAPI_PATH = "/openapi.json";
 
@@ -44,7 +44,16 @@ const ErrorBody = v.strictObject({
   error: v.strictObject({
     code: v.picklist(Object.keys(ERROR_CODES) as (keyof typeof ERROR_CODES)[]),
     message: v.string(),
-    details: v.optional(v.record(v.string(), v.unknown())),
+    details: v.optional(
+      v.looseObject({
+        issue: v.optional(
+          v.pipe(
+            v.picklist(Object.keys(ISSUE_CODES) as IssueCode[]),
+            v.description("What exactly was refused: a stable code (docs/PROTOCOL.md, Issues)."),
+          ),
+        ),
+      }),
+    ),
   }),
 });
 

@@ -38,12 +38,22 @@ export interface EventAck {
   id: string | number;
 }
 
-/** One stored event of a topic, as topics hand it to hubs. */
+/**
+ * One stored event of a topic, as topics hand it to hubs: the system's neutral event, in no
+ * protocol's shape. Each protocol puts it on its own wire at its edge, once per hub and event
+ * (`protocol/equihome/codec.ts` `encodeTopicEvent`, `protocol/socketio/parser.ts`
+ * `encodeTopicEventOpen`).
+ */
 export interface TopicEvent {
   seq: number;
   event: string;
-  /** The JSON-protocol frame, `{"event","data","id"?,"seq"}`, encoded once by the topic. */
-  frame: string;
+  /**
+   * The event's data as JSON text, encoded once by the topic from data validated where it
+   * entered the system. Every edge splices it into its frame as is: no edge parses it again.
+   */
+  data: string;
+  /** The publisher's event id (ingest `id`): on the JSON wire, and the topic's dedupe key. */
+  id?: string;
   ack?: EventAck;
 }
 

@@ -1,9 +1,12 @@
-import { ProtocolError } from "../protocol/errors";
+import { issueDetails, ProtocolError } from "../protocol/errors";
 
 /** Reads a request body as text, refusing with 413 as soon as it passes `limit` bytes. */
 export async function readBodyLimited(request: Request, limit: number): Promise<string> {
   const tooLarge = () =>
-    new ProtocolError("invalid_message", `Body is over ${limit} bytes`, { details: { limit }, status: 413 });
+    new ProtocolError("invalid_message", `Body is over ${limit} bytes`, {
+      details: issueDetails("body_too_large", { limit }),
+      status: 413,
+    });
   const declared = Number(request.headers.get("Content-Length") ?? "NaN");
   if (Number.isFinite(declared) && declared > limit) throw tooLarge();
   if (!request.body) return "";

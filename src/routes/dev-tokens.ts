@@ -14,8 +14,8 @@ import * as v from "valibot";
 import { MAX_EMAIL_LENGTH, MAX_SUB_LENGTH } from "../auth/claims";
 import { KNOWN_SCOPES } from "../auth/principal";
 import type { Env } from "../env";
-import { describeIssues } from "../protocol/equihome/codec";
 import { ProtocolError } from "../protocol/errors";
+import { describeIssues } from "../protocol/schemas";
 import { readBodyLimited } from "./body";
 
 export const devTokenRoutes = new Hono<{ Bindings: Env }>();

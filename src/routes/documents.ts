@@ -8,9 +8,9 @@ import { canAccess, type Principal } from "../auth/principal";
 import { authConfigFromEnv, tokenFromRequest, verifyToken } from "../auth/verify-token";
 import type { Env } from "../env";
 import { DOCUMENT_NAME_HEADER } from "../internal-headers";
-import { IdSchema } from "../protocol/equihome/codec";
 import { documentName, isEditableResourceType, type ResourceRef } from "../protocol/equihome/editing";
 import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
+import { IdSchema } from "../protocol/schemas";
 import { checkOrigin } from "./origin";
 import { forwardUpgrade, refusedSocket, requireUpgrade } from "./upgrade";
 

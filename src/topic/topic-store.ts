@@ -7,17 +7,18 @@
  * event a registered hub has not acknowledged yet, up to TOPIC_MAX_LAG_EVENTS and
  * TOPIC_MAX_LAG_BYTES: a hub further behind than that is resynced (topic-durable-object.ts).
  */
-import { encodeServerEvent } from "../protocol/equihome/codec";
+import * as v from "valibot";
 import { DEDUPE_WINDOW_MS, TOPIC_HISTORY_LIMIT, TOPIC_MAX_LAG_BYTES, TOPIC_MAX_LAG_EVENTS } from "../protocol/limits";
 import type { EventAck, TopicEvent } from "../protocol/topics";
 import { addColumnIfMissing } from "../storage/sql";
 
 export interface NewEvent {
   event: string;
+  /** Validated by whoever publishes; the topic encodes it to JSON text once, as it stores it. */
   data: unknown;
-  /** The publisher's event id: part of the frame, and the dedupe key. */
+  /** The publisher's event id: part of the JSON frame, and the dedupe key. */
   id?: string | undefined;
-  /** The sender to acknowledge with its own message id (edits). Not part of the shared frame. */
+  /** The sender to acknowledge with its own message id (edits). Not part of the shared event. */
   ack?: EventAck | undefined;
 }
 
@@ -36,9 +37,16 @@ export interface HubRecord {
   contactAt: number;
 }
 
+/**
+ * An event as the topic stores it: the neutral event, `data` as JSON text. `ack_id` has no type
+ * so that SQLite keeps a message id's own type (a string, or an integer).
+ */
+const EVENTS_COLUMNS =
+  "seq INTEGER PRIMARY KEY, event TEXT NOT NULL, data TEXT NOT NULL, id TEXT, ack_socket TEXT, ack_id";
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, event TEXT NOT NULL, frame TEXT NOT NULL, ack TEXT);
+CREATE TABLE IF NOT EXISTS events (${EVENTS_COLUMNS});
 CREATE TABLE IF NOT EXISTS dedupe (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS dedupe_at ON dedupe (at);
 CREATE TABLE IF NOT EXISTS hubs (name TEXT PRIMARY KEY, delivered INTEGER NOT NULL, failures INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
@@ -58,7 +66,7 @@ export class TopicStore {
     this.#storage = storage;
     this.#sql = storage.sql;
     this.#sql.exec(SCHEMA);
-    addColumnIfMissing(this.#sql, "events", "ack TEXT");
+    migrateFrames(storage);
     addColumnIfMissing(this.#sql, "hubs", "contact_at INTEGER NOT NULL DEFAULT 0");
     this.#seq = Number(this.#meta("seq") ?? 0);
     const name = this.#meta("name");
@@ -109,20 +117,22 @@ export class TopicStore {
           }
         }
         const seq = this.#seq + 1;
-        const frame = encodeServerEvent({ event, data, id, seq });
+        const text = jsonText(data);
         this.#sql.exec(
-          "INSERT INTO events (seq, event, frame, ack) VALUES (?, ?, ?, ?)",
+          "INSERT INTO events (seq, event, data, id, ack_socket, ack_id) VALUES (?, ?, ?, ?, ?, ?)",
           seq,
           event,
-          frame,
-          ack ? JSON.stringify(ack) : null,
+          text,
+          id ?? null,
+          ack?.socket ?? null,
+          ack?.id ?? null,
         );
         if (id !== undefined) {
           this.#sql.exec("INSERT OR REPLACE INTO dedupe (id, seq, at) VALUES (?, ?, ?)", id, seq, now);
         }
         this.#seq = seq;
         results.push({ seq, duplicate: false });
-        appended.push(ack ? { seq, event, frame, ack } : { seq, event, frame });
+        appended.push(topicEvent(seq, event, text, id, ack));
       }
       if (appended.length > 0) {
         this.#setMeta("seq", this.#seq);
@@ -147,7 +157,7 @@ export class TopicStore {
       // The newest of the kept-for-lag events past which their size exceeds the byte bound.
       const over = this.#sql
         .exec<{ seq: number }>(
-          `SELECT seq FROM (SELECT seq, SUM(length(frame)) OVER (ORDER BY seq DESC) AS total
+          `SELECT seq FROM (SELECT seq, SUM(length(data) + ${EVENT_OVERHEAD}) OVER (ORDER BY seq DESC) AS total
              FROM events WHERE seq > ? AND seq <= ?) WHERE total > ? ORDER BY seq DESC LIMIT 1`,
           cut,
           floor,
@@ -173,18 +183,23 @@ export class TopicStore {
   /** Events with seq greater than `afterSeq`, oldest first, at most `limit`. */
   eventsAfter(afterSeq: number, limit: number): TopicEvent[] {
     return this.#sql
-      .exec<EventRow>("SELECT seq, event, frame, ack FROM events WHERE seq > ? ORDER BY seq LIMIT ?", afterSeq, limit)
+      .exec<EventRow>(
+        "SELECT seq, event, data, id, ack_socket, ack_id FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        afterSeq,
+        limit,
+      )
       .toArray()
-      .map(toTopicEvent);
+      .map(fromRow);
   }
 
+  /** The latest event, without its acknowledgement (that went out with the event itself). */
   latest(): TopicEvent | null {
     const row = this.#sql
-      .exec<{ seq: number; event: string; frame: string }>(
-        "SELECT seq, event, frame FROM events ORDER BY seq DESC LIMIT 1",
+      .exec<EventRow>(
+        "SELECT seq, event, data, id, NULL AS ack_socket, NULL AS ack_id FROM events ORDER BY seq DESC LIMIT 1",
       )
       .toArray()[0];
-    return row ? { seq: row.seq, event: row.event, frame: row.frame } : null;
+    return row ? fromRow(row) : null;
   }
 
   /** The oldest seq still held, or null when the history is empty. */
@@ -227,8 +242,85 @@ export class TopicStore {
   }
 }
 
-type EventRow = { seq: number; event: string; frame: string; ack: string | null };
+/**
+ * What an event costs beyond its data, counted against TOPIC_MAX_LAG_BYTES: about the JSON
+ * frame's envelope, `{"event":…,"seq":…}`, as when the topic stored whole frames.
+ */
+const EVENT_OVERHEAD = 48;
 
-function toTopicEvent({ seq, event, frame, ack }: EventRow): TopicEvent {
-  return ack === null ? { seq, event, frame } : { seq, event, frame, ack: JSON.parse(ack) as EventAck };
+type EventRow = {
+  seq: number;
+  event: string;
+  data: string;
+  id: string | null;
+  ack_socket: string | null;
+  ack_id: string | number | null;
+};
+
+function fromRow({ seq, event, data, id, ack_socket, ack_id }: EventRow): TopicEvent {
+  return topicEvent(
+    seq,
+    event,
+    data,
+    id ?? undefined,
+    ack_socket === null || ack_id === null ? undefined : { socket: ack_socket, id: ack_id },
+  );
+}
+
+function topicEvent(
+  seq: number,
+  event: string,
+  data: string,
+  id: string | undefined,
+  ack: EventAck | undefined,
+): TopicEvent {
+  const stored: TopicEvent = { seq, event, data };
+  if (id !== undefined) stored.id = id;
+  if (ack !== undefined) stored.ack = ack;
+  return stored;
+}
+
+/** `data` as JSON text; a value with no JSON form (undefined) is stored as `null`. */
+function jsonText(data: unknown): string {
+  return JSON.stringify(data) ?? "null";
+}
+
+/** A row of the schema before the neutral event: the JSON frame as it went on the wire. */
+const StoredFrame = v.object({ data: v.unknown(), id: v.optional(v.string()) });
+const StoredAck = v.object({
+  socket: v.string(),
+  id: v.union([v.string(), v.pipe(v.number(), v.safeInteger())]),
+});
+
+/**
+ * Rewrites, once, the history of a topic stored before the neutral event model: each row's
+ * JSON frame becomes its data's JSON text and its publisher id, its acknowledgement JSON the
+ * two ack columns. `JSON.stringify(JSON.parse(x))` gives `x` back for any text that
+ * JSON.stringify wrote, so each event goes on the wire exactly as before. One transaction:
+ * a topic either has the new table or the old one, whole.
+ */
+function migrateFrames(storage: DurableObjectStorage): void {
+  const sql = storage.sql;
+  const columns = sql.exec<{ name: string }>("PRAGMA table_info(events)").toArray();
+  if (!columns.some((column) => column.name === "frame")) return;
+  addColumnIfMissing(sql, "events", "ack TEXT");
+  storage.transactionSync(() => {
+    sql.exec(`CREATE TABLE events_neutral (${EVENTS_COLUMNS})`);
+    type OldRow = { seq: number; event: string; frame: string; ack: string | null };
+    for (const row of sql.exec<OldRow>("SELECT seq, event, frame, ack FROM events ORDER BY seq")) {
+      const frame = v.parse(StoredFrame, JSON.parse(row.frame));
+      const ack = row.ack === null ? null : v.parse(StoredAck, JSON.parse(row.ack));
+      sql.exec(
+        "INSERT INTO events_neutral (seq, event, data, id, ack_socket, ack_id) VALUES (?, ?, ?, ?, ?, ?)",
+        row.seq,
+        row.event,
+        jsonText(frame.data),
+        frame.id ?? null,
+        ack?.socket ?? null,
+        ack?.id ?? null,
+      );
+    }
+    sql.exec("DROP TABLE events");
+    sql.exec("ALTER TABLE events_neutral RENAME TO events");
+  });
 }

@@ -398,7 +398,16 @@ describe("edits from ingest and the document as JSON", () => {
     ]);
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({
-      error: { details: { errors: [{ index: 1, issues: [{ path: "data.path" }] }] } },
+      error: {
+        details: {
+          errors: [
+            {
+              index: 1,
+              issues: [{ path: "data.path", message: "a is a value, not an object", issue: "path_conflict" }],
+            },
+          ],
+        },
+      },
     });
     const body = (await (await readDocument(fund)).json()) as { document: unknown };
     expect(body.document).toEqual({ a: 1 });

@@ -283,7 +283,7 @@ describe("what the hub checks", () => {
     await ingestOk([progress(sim, 1), progress(sim, 2)]);
     await collect(socket, "simulation_progress", 2);
     const hub = env.HUB.getByName(hubOf(user));
-    const event = (seq: number) => ({ seq, event: "simulation_progress", frame: `{"seq":${seq}}` });
+    const event = (seq: number) => ({ seq, event: "simulation_progress", data: `{"seq":${seq}}` });
     expect(await hub.deliver(name, { kind: "events", after: 5, events: [event(6)] })).toEqual({
       status: "gap",
       have: 2,
@@ -311,7 +311,7 @@ describe("what the hub checks", () => {
     await ahead.request("subscribe", { channel: "simulation_updates", simulation_id: sim, since_seq: 0 });
     expect((await collect(ahead, "simulation_progress", 3)).map((frame) => frame.seq)).toEqual([1, 2, 3]);
     hubsFail(false);
-    const latest = { seq: 3, event: "simulation_progress", frame: `{"event":"simulation_progress","data":{},"seq":3}` };
+    const latest = { seq: 3, event: "simulation_progress", data: "{}" };
     expect(await hub.deliver(name, { kind: "resync", after: 1, seq: 3, latest })).toEqual({ status: "ok" });
     expect(await behind.next()).toMatchObject({ event: "subscribed", data: { seq: 3, recovered: false } });
     expect(await ahead.quiet(150)).toEqual([]);

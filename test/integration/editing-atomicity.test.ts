@@ -5,10 +5,12 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
+import { hubPlacement } from "../../src/hub/shard";
+import { CLOSE_CODES } from "../../src/protocol/errors";
 import { connect, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
 import { expectLogs } from "../helpers/expected-logs";
-import { failCalls } from "../helpers/replace-method";
-import { signToken } from "../helpers/tokens";
+import { failCalls, replaceMethod } from "../helpers/replace-method";
+import { signExpiringToken, signToken } from "../helpers/tokens";
 
 const editor = (sub: string) => signToken({ sub, email: `${sub}@example.com`, scope: "edit" });
 const edit = (fund: string, path: string, value: unknown) => ({
@@ -148,5 +150,141 @@ describe("an editor that closes while starting to edit", () => {
     await expect.poll(async () => (await stub.describe()).editors, { timeout: 3000 }).toEqual([]);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await stub.describe()).editors).toEqual([]);
+  });
+});
+
+describe("a socket that closes while its start_editing waits", () => {
+  const restore: (() => void)[] = [];
+  afterEach(() => {
+    for (const undo of restore.splice(0)) undo();
+  });
+
+  // The race made deterministic: the subscription (hold) waits for the topic until the hub has
+  // closed the socket (its token ran out) and that close has told the document it left; only
+  // then does the join arrive. The hub must leave again after the join, or the document keeps an
+  // editor nobody will remove. (A client's own close waits for the frame being handled.)
+  it("while the hub holds its subscription: the join that arrives after the close is undone", async () => {
+    const fund = unique("fund");
+    const sub = "ghost_hold";
+    const socket = await connect(await signExpiringToken({ sub, email: `${sub}@example.com`, scope: "edit" }));
+    const expiresAt = Date.now() + 1000;
+    // Flags, not promises: a promise resolved in one object's context continues in it, so the
+    // test and the objects only share values, and each side polls on its own timers.
+    const gate = { reached: false, released: false };
+    restore.push(
+      await replaceMethod(
+        env.TOPIC.getByName(`fund_updates:${fund}`),
+        "attach",
+        (original) =>
+          async function (this: unknown, ...args: unknown[]) {
+            gate.reached = true;
+            for (let waited = 0; !gate.released && waited < 5000; waited += 10) await scheduler.wait(10);
+            return original.apply(this, args);
+          },
+      ),
+    );
+    const calls: string[] = [];
+    const stub = env.DOCUMENT.getByName(`fund:${fund}`);
+    for (const name of ["join", "leave"]) {
+      restore.push(
+        await replaceMethod(
+          stub,
+          name,
+          (original) =>
+            async function (this: unknown, ...args: unknown[]) {
+              const result = await original.apply(this, args);
+              calls.push(name);
+              return result;
+            },
+        ),
+      );
+    }
+    socket.send("start_editing", { resource_type: "fund", resource_id: fund }, "s");
+    await expect.poll(() => gate.reached, { timeout: 3000 }).toBe(true);
+    // The token runs out while the subscription waits; the hub's alarm closes the socket.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now()) + 50));
+    await runDurableObjectAlarm(env.HUB.getByName(hubPlacement(sub, undefined, Number(env.HUB_SHARDS)).name));
+    expect((await socket.waitClosed()).code).toBe(CLOSE_CODES.authentication_failed);
+    await expect.poll(() => calls, { timeout: 3000 }).toEqual(["leave"]);
+    gate.released = true;
+    await expect.poll(() => calls, { timeout: 3000 }).toEqual(["leave", "join", "leave"]);
+    expect((await stub.describe()).editors).toEqual([]);
+  });
+});
+
+describe("a JSON editor's update_resource sent twice with the same id", () => {
+  // Hub edits carry the socket and message id as their dedupe key, as ingest edits carry theirs.
+  it("is applied once; the repeat is acknowledged again with the first one's seq", async () => {
+    const fund = unique("fund");
+    const json = await connect(await editor("twice"));
+    await startEditing(json, fund);
+    const watcher = await connect(await signToken());
+    await watcher.request("subscribe", { channel: "fund_updates", fund_id: fund });
+    json.send("update_resource", edit(fund, "terms.rate", 0.01), "same");
+    const first = await json.next((frame) => frame.id === "same");
+    expect(first).toMatchObject({ event: "resource_updated", seq: 1 });
+    // An edit in between: a repeat applied again would overwrite it.
+    json.send("update_resource", edit(fund, "terms.rate", 0.02), "other");
+    await json.next((frame) => frame.id === "other");
+    json.send("update_resource", edit(fund, "terms.rate", 0.01), "same");
+    expect(await json.next((frame) => frame.id === "same")).toEqual(first);
+    expect(await documentOf(fund)).toEqual({ terms: { rate: 0.02 } });
+    const seen = [await watcher.next(), await watcher.next()].map((frame) => [frame.seq, frame.data.value]);
+    expect(seen).toEqual([
+      [1, 0.01],
+      [2, 0.02],
+    ]);
+    expect(await watcher.quiet(150)).toEqual([]);
+    expect(json.frames.filter((frame) => frame.event === "error")).toEqual([]);
+    json.close();
+    watcher.close();
+  });
+});
+
+describe("an ingest batch of edits is one change", () => {
+  it("one log row for the batch, and each edit its own event, in order", async () => {
+    const fund = unique("fund");
+    const { results } = await ingestOk([
+      published(fund, "a", 1, "b1"),
+      published(fund, "b.c", 2, "b2"),
+      published(fund, "b.d", 3, "b3"),
+    ]);
+    expect(results.map((result) => result.seq)).toEqual([1, 2, 3]);
+    const { log } = await env.DOCUMENT.getByName(`fund:${fund}`).describe();
+    expect(log.count).toBe(1);
+    expect(await documentOf(fund)).toEqual({ a: 1, b: { c: 2, d: 3 } });
+  });
+
+  it("a concurrent edit that lands first makes the batch impossible: 400, none of it applied, never 500", async () => {
+    const fund = unique("fund");
+    const stub = env.DOCUMENT.getByName(`fund:${fund}`);
+    let raced = false;
+    const undo = await replaceMethod(
+      stub,
+      "applyBatch",
+      (original) =>
+        async function (this: unknown, ...args: unknown[]) {
+          if (!raced) {
+            raced = true;
+            // Another editor's edit arrives first: `b` becomes a value.
+            await original.apply(this, [args[0], [{ path: "b", value: "value", updatedBy: "other" }]]);
+          }
+          return original.apply(this, args);
+        },
+    );
+    try {
+      const response = await ingest([published(fund, "a.x", 1), published(fund, "b.y", 2)]);
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({
+        error: {
+          details: {
+            errors: [{ index: 1, issues: [{ message: "b is a value, not an object", issue: "path_conflict" }] }],
+          },
+        },
+      });
+      expect(await documentOf(fund)).toEqual({ b: "value" });
+    } finally {
+      undo();
+    }
   });
 });

@@ -1,6 +1,8 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { MAX_INGEST_BATCH, MAX_INGEST_BYTES } from "../../src/protocol/limits";
 import { connect, ingest, ingestOk, progress, unique } from "../helpers/client";
+import { replaceMethod } from "../helpers/replace-method";
 import { publisherToken, signToken } from "../helpers/tokens";
 
 describe("POST /v1/ingest", () => {
@@ -46,8 +48,14 @@ describe("POST /v1/ingest", () => {
   it("413 over the body size limit and over the batch limit", async () => {
     const big = await ingest(JSON.stringify({ event: "notification", data: { pad: "x".repeat(MAX_INGEST_BYTES) } }));
     expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({
+      error: { details: { issue: "body_too_large", limit: MAX_INGEST_BYTES } },
+    });
     const many = await ingest(Array.from({ length: MAX_INGEST_BATCH + 1 }, (_, i) => progress(unique("sim"), i % 100)));
     expect(many.status).toBe(413);
+    expect(await many.json()).toMatchObject({
+      error: { details: { issue: "batch_too_large", limit: MAX_INGEST_BATCH, received: MAX_INGEST_BATCH + 1 } },
+    });
   });
 
   it("a batch with one bad event is refused whole, with per-event details, and nothing is delivered", async () => {
@@ -116,5 +124,42 @@ describe("POST /v1/ingest", () => {
     const other = await ingestOk({ ...progress(unique("simulation"), 5), id: "evt-1" });
     expect(other.results[0]).not.toHaveProperty("duplicate");
     socket.close();
+  });
+});
+
+describe("POST /v1/ingest: a document's refusal in the reply", () => {
+  /** Posts one edit while every document refuses it with `details` (an object, as they travel). */
+  async function refusedWith(details: Record<string, unknown>): Promise<unknown> {
+    const fund = unique("fund");
+    const restore = await replaceMethod(env.DOCUMENT.getByName(`fund:${fund}`), "applyBatch", () => async () => ({
+      ok: false,
+      errors: [{ position: 0, code: "invalid_message", message: "Invalid path", details }],
+    }));
+    try {
+      const response = await ingest({
+        event: "resource_updated",
+        data: { resource_type: "fund", resource_id: fund, path: "a.b", value: 1, updated_by: "e" },
+      });
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as { error: { details: { errors: { issues: unknown[] }[] } } };
+      return body.error.details.errors[0]?.issues[0];
+    } finally {
+      restore();
+    }
+  }
+
+  it("names the issue code and reads the hint as the message", async () => {
+    expect(await refusedWith({ issue: "path_conflict", at: "a", hint: "a is a value, not an object" })).toEqual({
+      path: "data.path",
+      message: "a is a value, not an object",
+      issue: "path_conflict",
+    });
+  });
+
+  it("reads an issue that is still a sentence as the message, and names no code", async () => {
+    expect(await refusedWith({ issue: "a is a value, not an object" })).toEqual({
+      path: "data.path",
+      message: "a is a value, not an object",
+    });
   });
 });

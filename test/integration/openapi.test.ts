@@ -149,4 +149,16 @@ describe("GET /openapi.json", () => {
       expect(error.validate(await response.json()).errors).toEqual([]);
     }
   });
+
+  it("lists the issue codes an error's details.issue may hold, and no sentence", async () => {
+    const { document } = await fetchDocument();
+    const error = validatorFor(document, "Error");
+    const refusal = (issue: string) => ({ error: { code: "invalid_message", message: "m", details: { issue } } });
+    expect(error.validate(refusal("batch_too_large")).errors).toEqual([]);
+    expect(error.validate(refusal("publish_pending")).errors).toEqual([]);
+    expect(error.validate(refusal("Missing simulation_id")).valid).toBe(false);
+    expect(error.validate({ error: { code: "invalid_message", message: "m", details: { limit: 1 } } }).valid).toBe(
+      true,
+    );
+  });
 });

@@ -64,7 +64,9 @@ describe("JSON protocol: requests, replies and errors", () => {
     socket.close();
   });
 
-  it("answers a missing key exactly like the seed", async () => {
+  // The seed's example shows the issue as a sentence; here it is a code, the field named apart
+  // and the sentence kept as the hint (docs/PROTOCOL.md, Errors).
+  it("answers a missing key like the seed, the issue as a code", async () => {
     const socket = await connect(await signToken());
     const error = await socket.request("subscribe", { channel: "simulation_updates" }, "msg_123");
     expect(error).toEqual({
@@ -72,7 +74,12 @@ describe("JSON protocol: requests, replies and errors", () => {
       data: {
         code: "invalid_subscription",
         message: "Invalid subscription parameters",
-        details: { channel: "simulation_updates", issue: "Missing simulation_id" },
+        details: {
+          channel: "simulation_updates",
+          issue: "missing_field",
+          field: "simulation_id",
+          hint: "Missing simulation_id",
+        },
       },
       id: "msg_123",
     });

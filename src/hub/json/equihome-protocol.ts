@@ -11,6 +11,7 @@ import {
   decodeClientFrame,
   encodeError,
   encodeServerEvent,
+  encodeTopicEvent,
   isDecodeFailure,
   parseSubscription,
   type Subscription,
@@ -58,6 +59,11 @@ export interface JsonHub {
 export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayBuffer, ClientMessage> {
   /** Zone-filtered frames of the event being delivered, by zone set: encoded once per set. */
   #zoneFrames = { seq: -1, topic: "", frames: new Map<string, string>() };
+  /**
+   * Each delivered event's frame, encoded once per hub and sent to every socket. By event, not
+   * only the last one: a delivery of many events goes socket by socket, event by event.
+   */
+  #frames = new WeakMap<TopicEvent, string>();
 
   constructor(private readonly hub: JsonHub) {}
 
@@ -105,12 +111,16 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
   emit(socket: JsonSocket, subscription: LocalSubscription, event: TopicEvent): void {
     if (event.ack?.socket === socket.id) {
       // The sender's own edit: its copy is the acknowledgement and carries its message id.
-      const { event: name, data, seq } = JSON.parse(event.frame) as { event: string; data: unknown; seq: number };
-      send(socket, encodeServerEvent({ event: name, data, id: event.ack.id, seq }));
+      send(socket, encodeTopicEvent(event, event.ack.id));
       return;
     }
+    let whole = this.#frames.get(event);
+    if (whole === undefined) {
+      whole = encodeTopicEvent(event);
+      this.#frames.set(event, whole);
+    }
     if (subscription.zones === null) {
-      send(socket, event.frame);
+      send(socket, whole);
       return;
     }
     const cache = this.#zoneFrames;
@@ -122,7 +132,7 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
     const key = subscription.zones.join(",");
     let frame = cache.frames.get(key);
     if (frame === undefined) {
-      frame = filterZones(event.frame, subscription.zones);
+      frame = filterZones(whole, subscription.zones);
       cache.frames.set(key, frame);
     }
     send(socket, frame);
@@ -254,17 +264,26 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
     }
     parsePath(message.data.path);
     checkValue(message.data.value);
+    // The socket and message id are the edit's dedupe key: the same request twice is applied once.
+    const path = message.data.path as string;
+    const id = message.id;
     const result = await this.hub.document(documentName(ref)).applyEdit(ref, {
-      path: message.data.path as string,
+      path,
       value: message.data.value,
       updatedBy: socket.principal.email,
-      ...(message.id === undefined ? {} : { ack: { socket: socket.id, id: message.id } }),
+      ...(id === undefined ? {} : { ack: { socket: socket.id, id }, dedupeId: `${socket.id}:${JSON.stringify(id)}` }),
     });
-    if (result.error) {
+    if (!result.ok) {
       const { code, message: text, details } = result.error;
-      throw new ProtocolError(code, text, details ? { details: JSON.parse(details) as Record<string, unknown> } : {});
+      throw new ProtocolError(code, text, details ? { details } : {});
     }
-    // Success is acknowledged by the resource_updated that reaches this socket with the id.
+    // Success is acknowledged by the resource_updated that reaches this socket with the id; a
+    // repeat, already delivered, is acknowledged again the same way (not yet published: its
+    // first acknowledgement is still to come).
+    if (result.duplicate && result.seq !== null) {
+      const data = { ...ref, path, value: message.data.value, updated_by: socket.principal.email };
+      send(socket, encodeServerEvent({ event: "resource_updated", data, id, seq: result.seq }));
+    }
   }
 
   async #endEditing(socket: JsonSocket, message: ClientMessage): Promise<void> {
@@ -293,7 +312,7 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
     const token = message.data.token;
     if (typeof token !== "string") {
       throw new ProtocolError("invalid_message", "refresh_token needs data.token", {
-        details: { issue: "missing_token" },
+        details: { issue: "missing_field", field: "token", hint: "Missing token" },
       });
     }
     const principal = await verifyToken(token, this.hub.authConfig());

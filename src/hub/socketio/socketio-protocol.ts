@@ -23,6 +23,7 @@ import {
   encodeAck,
   encodeEvent,
   encodeSioPacket,
+  encodeTopicEventOpen,
   SIO,
   type SioPacket,
 } from "../../protocol/socketio/parser";
@@ -98,8 +99,11 @@ export interface SioHub {
 type EventHandler = (session: SioSocket, args: unknown[]) => Promise<unknown>;
 
 export class SocketIoProtocol implements InboundWire<SioSocket, string, SioPacket> {
-  /** The Socket.IO frame of the event being delivered, encoded once per hub. */
-  #frame = { seq: -1, topic: "", text: "" };
+  /**
+   * Each delivered event's Socket.IO frame without its closing `]`, encoded once per hub. By
+   * event, not only the last one: a delivery of many events goes session by session.
+   */
+  #frames = new WeakMap<TopicEvent, string>();
   #handlers: Record<string, EventHandler>;
 
   constructor(private readonly hub: SioHub) {
@@ -165,14 +169,14 @@ export class SocketIoProtocol implements InboundWire<SioSocket, string, SioPacke
    * per hub, the offset appended per session.
    */
   emitTopicEvent(session: SioSocket, subscription: LocalSubscription, event: TopicEvent): void {
-    if (this.#frame.seq !== event.seq || this.#frame.topic !== subscription.topic) {
-      const { event: name, data } = JSON.parse(event.frame) as { event: string; data: unknown };
-      const whole = encodeEnginePacket("message", encodeEvent(name, [data]));
-      this.#frame = { seq: event.seq, topic: subscription.topic, text: whole.slice(0, -1) };
+    let open = this.#frames.get(event);
+    if (open === undefined) {
+      open = encodeTopicEventOpen(event);
+      this.#frames.set(event, open);
     }
     const text = session.recovery
-      ? `${this.#frame.text},"${noteSent(session.recovery, subscription.topic, event.seq)}"]`
-      : `${this.#frame.text}]`;
+      ? `${open},"${noteSent(session.recovery, subscription.topic, event.seq)}"]`
+      : `${open}]`;
     this.hub.engine.send(session.engine, text);
   }
 

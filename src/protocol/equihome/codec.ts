@@ -3,9 +3,10 @@
  * Pure: no runtime imports. Every failure is a ProtocolError in the seed's vocabulary.
  */
 import * as v from "valibot";
-import { ProtocolError } from "../errors";
-import { MAX_FRAME_BYTES, MAX_ID_LENGTH, MAX_MESSAGE_ID_LENGTH, MAX_ZONES } from "../limits";
-import type { TopicKey } from "../topics";
+import { type IssueCode, issueDetails, ProtocolError } from "../errors";
+import { exceedsBytes, MAX_FRAME_BYTES, MAX_MESSAGE_ID_LENGTH, MAX_ZONES } from "../limits";
+import { describeIssues, IdSchema } from "../schemas";
+import type { TopicEvent, TopicKey } from "../topics";
 import { CHANNELS, type ChannelName, isChannelName } from "./channels";
 
 export type MessageId = string | number;
@@ -36,14 +37,8 @@ const EnvelopeSchema = v.object({
   id: v.optional(MessageIdSchema),
 });
 
-const utf8 = new TextEncoder();
-
-/** Whether a string's UTF-8 encoding is over `limit` bytes; encodes only when it could be. */
-export function exceedsBytes(text: string, limit: number): boolean {
-  if (text.length > limit) return true;
-  if (text.length * 3 <= limit) return false; // a UTF-16 unit is at most 3 UTF-8 bytes
-  return utf8.encode(text).byteLength > limit;
-}
+/** Moved to limits.ts; re-exported for the hub's Engine.IO sessions, which import it here. */
+export { exceedsBytes } from "../limits";
 
 /** Decodes one client frame, or says why it is refused. Binary frames are refused. */
 export function decodeClientFrame(frame: string | ArrayBuffer): ClientMessage | DecodeFailure {
@@ -51,10 +46,12 @@ export function decodeClientFrame(frame: string | ArrayBuffer): ClientMessage | 
     return fail("invalid_message", "Binary frames are not supported; send JSON text", undefined);
   }
   if (exceedsBytes(frame, MAX_FRAME_BYTES)) {
-    return fail("invalid_message", `Frame is over ${MAX_FRAME_BYTES} bytes`, undefined, {
-      issue: "frame_too_large",
-      limit: MAX_FRAME_BYTES,
-    });
+    return fail(
+      "invalid_message",
+      `Frame is over ${MAX_FRAME_BYTES} bytes`,
+      undefined,
+      issueDetails("frame_too_large", { limit: MAX_FRAME_BYTES }),
+    );
   }
   let parsed: unknown;
   try {
@@ -84,21 +81,8 @@ function fail(
   return { error: new ProtocolError(code, message, details ? { details } : {}), id };
 }
 
-/** Valibot issues as `{path, message}` pairs, for error details. */
-export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): { path: string; message: string }[] {
-  return issues.slice(0, 10).map((issue) => ({ path: v.getDotPath(issue) ?? "", message: issue.message }));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Subscriptions
-
-export const IdSchema = v.pipe(
-  v.string(),
-  v.minLength(1, "must not be empty"),
-  v.maxLength(MAX_ID_LENGTH, `must be at most ${MAX_ID_LENGTH} characters`),
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-  v.regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters"),
-);
 
 const ZoneSchema = v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_]{0,31}$/, "zone must be a lowercase name"));
 const ZonesSchema = v.pipe(v.array(ZoneSchema), v.minLength(1), v.maxLength(MAX_ZONES));
@@ -116,44 +100,62 @@ export interface Subscription extends TopicKey {
 export function parseSubscription(data: Record<string, unknown>, withOptions: boolean): Subscription {
   const channel = data.channel;
   if (typeof channel !== "string") {
-    throw subscriptionError(undefined, "Missing channel");
+    throw subscriptionError(undefined, "missing_field", { field: "channel", hint: "Missing channel" });
   }
   if (!isChannelName(channel)) {
-    throw subscriptionError(channel, "Unknown channel", { channels: Object.keys(CHANNELS) });
+    throw subscriptionError(channel, "unknown_channel", { hint: "Unknown channel", channels: Object.keys(CHANNELS) });
   }
   const spec = CHANNELS[channel];
   let key: string | null = null;
   if (spec.keyField !== null) {
-    const raw = data[spec.keyField];
-    if (raw === undefined || raw === null) throw subscriptionError(channel, `Missing ${spec.keyField}`);
-    const parsed = v.safeParse(IdSchema, raw);
-    if (!parsed.success) {
-      throw subscriptionError(channel, `Invalid ${spec.keyField}: ${parsed.issues[0]?.message ?? "invalid"}`);
+    const field = spec.keyField;
+    const raw = data[field];
+    if (raw === undefined || raw === null) {
+      throw subscriptionError(channel, "missing_field", { field, hint: `Missing ${field}` });
     }
+    const parsed = v.safeParse(IdSchema, raw);
+    if (!parsed.success) throw invalidField(channel, field, parsed.issues);
     key = parsed.output;
   }
   let zones: string[] | null = null;
   let sinceSeq: number | null = null;
   if (withOptions) {
     if (data.zones !== undefined) {
-      if (channel !== "traffic_light_updates")
-        throw subscriptionError(channel, "zones applies to traffic_light_updates only");
+      if (channel !== "traffic_light_updates") {
+        throw subscriptionError(channel, "invalid_field", {
+          field: "zones",
+          hint: "zones applies to traffic_light_updates only",
+        });
+      }
       const parsed = v.safeParse(ZonesSchema, data.zones);
-      if (!parsed.success) throw subscriptionError(channel, `Invalid zones: ${parsed.issues[0]?.message ?? "invalid"}`);
+      if (!parsed.success) throw invalidField(channel, "zones", parsed.issues);
       zones = [...new Set(parsed.output)].sort();
     }
     if (data.since_seq !== undefined) {
       const parsed = v.safeParse(SinceSeqSchema, data.since_seq);
-      if (!parsed.success) throw subscriptionError(channel, "since_seq must be a non-negative integer");
+      if (!parsed.success) {
+        throw subscriptionError(channel, "invalid_field", {
+          field: "since_seq",
+          hint: "since_seq must be a non-negative integer",
+        });
+      }
       sinceSeq = parsed.output;
     }
   }
   return { channel, key, zones, sinceSeq };
 }
 
-function subscriptionError(channel: string | undefined, issue: string, extra: Record<string, unknown> = {}) {
+function subscriptionError(channel: string | undefined, issue: IssueCode, extra: Record<string, unknown> = {}) {
   return new ProtocolError("invalid_subscription", "Invalid subscription parameters", {
-    details: { ...(channel === undefined ? {} : { channel }), issue, ...extra },
+    details: { ...(channel === undefined ? {} : { channel }), ...issueDetails(issue, extra) },
+  });
+}
+
+/** A field that failed its schema: `invalid_field`, with the schema's first message in the hint. */
+function invalidField(channel: string, field: string, issues: readonly v.BaseIssue<unknown>[]) {
+  return subscriptionError(channel, "invalid_field", {
+    field,
+    hint: `Invalid ${field}: ${issues[0]?.message ?? "invalid"}`,
   });
 }
 
@@ -180,6 +182,17 @@ export function encodeServerEvent({ event, data, id, seq }: ServerEvent): string
   if (id !== undefined) frame.id = id;
   if (seq !== undefined) frame.seq = seq;
   return JSON.stringify(frame);
+}
+
+/**
+ * A topic event as a JSON-protocol frame, `{"event","data","id"?,"seq"}`, by concatenation: its
+ * data is JSON text already, so nothing is parsed or encoded again. Byte for byte what
+ * {@link encodeServerEvent} gives for the same event. `id` is the publisher's event id, or the
+ * message id of the socket whose edit this event acknowledges (on that socket's copy only).
+ */
+export function encodeTopicEvent(event: TopicEvent, id: MessageId | undefined = event.id): string {
+  const idPart = id === undefined ? "" : `,"id":${JSON.stringify(id)}`;
+  return `{"event":${JSON.stringify(event.event)},"data":${event.data}${idPart},"seq":${event.seq}}`;
 }
 
 export function encodeError(error: ProtocolError, id?: MessageId): string {

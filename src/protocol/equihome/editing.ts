@@ -3,9 +3,9 @@
  * path is, how large a value may be. Each refusal is a ProtocolError in the seed's vocabulary.
  */
 import * as v from "valibot";
-import { ProtocolError } from "../errors";
-import { MAX_EDIT_VALUE_BYTES, MAX_KEY_LENGTH, MAX_PATH_DEPTH, MAX_VALUE_DEPTH } from "../limits";
-import { exceedsBytes, IdSchema } from "./codec";
+import { type IssueCode, issueDetails, ProtocolError } from "../errors";
+import { exceedsBytes, MAX_EDIT_VALUE_BYTES, MAX_KEY_LENGTH, MAX_PATH_DEPTH, MAX_VALUE_DEPTH } from "../limits";
+import { IdSchema } from "../schemas";
 
 /** Resource types with a shared document, and the channel their updates go to. */
 export const EDITABLE_RESOURCES = {
@@ -37,7 +37,7 @@ export function parseResourceRef(data: Record<string, unknown>): ResourceRef {
   const type = data.resource_type;
   if (typeof type !== "string") {
     throw new ProtocolError("invalid_message", "resource_type is required", {
-      details: { issue: "Missing resource_type" },
+      details: issueDetails("missing_field", { field: "resource_type", hint: "Missing resource_type" }),
     });
   }
   if (!isEditableResourceType(type)) {
@@ -48,7 +48,7 @@ export function parseResourceRef(data: Record<string, unknown>): ResourceRef {
   const id = v.safeParse(IdSchema, data.resource_id);
   if (!id.success) {
     throw new ProtocolError("invalid_message", `Invalid resource_id: ${id.issues[0]?.message ?? "invalid"}`, {
-      details: { issue: "Invalid resource_id" },
+      details: issueDetails("invalid_field", { field: "resource_id", hint: "Invalid resource_id" }),
     });
   }
   return { resource_type: type, resource_id: id.output };
@@ -57,18 +57,26 @@ export function parseResourceRef(data: Record<string, unknown>): ResourceRef {
 /** Splits and checks a path: `[a-z_][a-z0-9_]*` segments joined by `.`, depth ≤ MAX_PATH_DEPTH. */
 export function parsePath(path: unknown): string[] {
   if (typeof path !== "string" || path.length === 0) {
-    throw pathError("path must be a non-empty string");
+    throw pathError("invalid_path", { hint: "path must be a non-empty string" });
   }
   const segments = path.split(".");
-  if (segments.length > MAX_PATH_DEPTH) throw pathError(`path is deeper than ${MAX_PATH_DEPTH} segments`);
+  if (segments.length > MAX_PATH_DEPTH) {
+    throw pathError("path_too_deep", {
+      limit: MAX_PATH_DEPTH,
+      hint: `path is deeper than ${MAX_PATH_DEPTH} segments`,
+    });
+  }
   for (const segment of segments) {
-    if (segment.length > MAX_KEY_LENGTH) {
-      throw new ProtocolError("invalid_message", "Invalid path", {
-        details: { issue: "key_too_long", limit: MAX_KEY_LENGTH },
+    if (segment.length > MAX_KEY_LENGTH) throw pathError("key_too_long", { limit: MAX_KEY_LENGTH });
+    if (FORBIDDEN_SEGMENTS.has(segment)) {
+      throw pathError("forbidden_key", { key: segment, hint: `path segment "${segment}" is not allowed` });
+    }
+    if (!SEGMENT.test(segment)) {
+      throw pathError("invalid_path", {
+        segment,
+        hint: `path segment "${segment}" must match [a-z_][a-z0-9_]*`,
       });
     }
-    if (FORBIDDEN_SEGMENTS.has(segment)) throw pathError(`path segment "${segment}" is not allowed`);
-    if (!SEGMENT.test(segment)) throw pathError(`path segment "${segment}" must match [a-z_][a-z0-9_]*`);
   }
   return segments;
 }
@@ -81,19 +89,21 @@ export function parsePath(path: unknown): string[] {
  */
 export function checkValue(value: unknown): void {
   if (value === undefined)
-    throw new ProtocolError("invalid_message", "value is required", { details: { issue: "Missing value" } });
+    throw new ProtocolError("invalid_message", "value is required", {
+      details: issueDetails("missing_field", { field: "value", hint: "Missing value" }),
+    });
   const issue = valueIssue(value);
   if (issue) throw new ProtocolError("invalid_message", issue.message, { details: issue.details });
   if (exceedsBytes(JSON.stringify(value), MAX_EDIT_VALUE_BYTES)) {
     throw new ProtocolError("invalid_message", `value is over ${MAX_EDIT_VALUE_BYTES} bytes`, {
-      details: { issue: "value_too_large", limit: MAX_EDIT_VALUE_BYTES },
+      details: issueDetails("value_too_large", { limit: MAX_EDIT_VALUE_BYTES }),
     });
   }
 }
 
 export interface ValueIssue {
   message: string;
-  details: { issue: string } & Record<string, unknown>;
+  details: { issue: IssueCode } & Record<string, unknown>;
 }
 
 /**
@@ -144,6 +154,6 @@ function forbiddenKey(key: string): ValueIssue {
   return { message: `The key "${key}" is not allowed in a value`, details: { issue: "forbidden_key", key } };
 }
 
-function pathError(issue: string): ProtocolError {
-  return new ProtocolError("invalid_message", "Invalid path", { details: { issue } });
+function pathError(issue: IssueCode, extra: Record<string, unknown>): ProtocolError {
+  return new ProtocolError("invalid_message", "Invalid path", { details: issueDetails(issue, extra) });
 }

@@ -5,8 +5,7 @@
  * (summaries, zones, market conditions) are records of the value types the seed shows.
  */
 import * as v from "valibot";
-import { FiniteNumber, PlainObject, ShortText, Text, Timestamp } from "../schemas";
-import { IdSchema } from "./codec";
+import { FiniteNumber, IdSchema, PlainObject, ShortText, Text, Timestamp } from "../schemas";
 import { checkValue, EDITABLE_RESOURCES, parsePath } from "./editing";
 
 const Percent = v.pipe(v.number(), v.minValue(0), v.maxValue(100));

@@ -8,6 +8,9 @@
  * is the event name, ACK an array of arguments, CONNECT_ERROR `{message, data?}`.
  */
 
+import type { TopicEvent } from "../topics";
+import { encodeEnginePacket } from "./engine";
+
 export const SIO = {
   CONNECT: 0,
   DISCONNECT: 1,
@@ -116,4 +119,14 @@ export function encodeEvent(name: string, args: unknown[], id?: number): string 
 
 export function encodeAck(id: number, args: unknown[]): string {
   return encodeSioPacket({ type: SIO.ACK, nsp: "/", id, data: args });
+}
+
+/**
+ * A topic event as an Engine.IO message carrying a Socket.IO EVENT, without its closing `]`:
+ * `42["name",<data>`. The data is JSON text already and is spliced in as is. The hub encodes
+ * this once per event and closes it per session with `]`, or `,"<offset>"]` for recovery.
+ * Byte for byte `encodeEnginePacket("message", encodeEvent(name, [data]))` without its last `]`.
+ */
+export function encodeTopicEventOpen(event: Pick<TopicEvent, "event" | "data">): string {
+  return encodeEnginePacket("message", `${SIO.EVENT}[${JSON.stringify(event.event)},${event.data}`);
 }

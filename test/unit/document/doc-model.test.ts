@@ -25,13 +25,13 @@ function asMap(value: unknown): Y.Map<unknown> {
   return value;
 }
 
-function invalidPathIssue(fn: () => unknown): unknown {
+function invalidPathDetails(fn: () => unknown): unknown {
   try {
     fn();
   } catch (error) {
     if (!(error instanceof ProtocolError)) throw error;
     expect(error.code).toBe("invalid_message");
-    return error.details?.issue;
+    return error.details;
   }
   throw new Error("expected a ProtocolError");
 }
@@ -167,10 +167,18 @@ describe("setPath", () => {
     const before = Y.encodeStateAsUpdate(doc);
     const { updates, leaves } = watch(doc);
 
-    expect(invalidPathIssue(() => setPath(doc, ["name", "first"], "x", "test"))).toBe("name is a value, not an object");
+    expect(invalidPathDetails(() => setPath(doc, ["name", "first"], "x", "test"))).toEqual({
+      issue: "path_conflict",
+      at: "name",
+      hint: "name is a value, not an object",
+    });
     expect(
-      invalidPathIssue(() => setPath(doc, ["fee_structure", "management_fee_rate", "new", "leaf"], 1, "test")),
-    ).toBe("fee_structure.management_fee_rate is a value, not an object");
+      invalidPathDetails(() => setPath(doc, ["fee_structure", "management_fee_rate", "new", "leaf"], 1, "test")),
+    ).toEqual({
+      issue: "path_conflict",
+      at: "fee_structure.management_fee_rate",
+      hint: "fee_structure.management_fee_rate is a value, not an object",
+    });
 
     expect(updates).toHaveLength(0);
     expect(leaves).toHaveLength(0);
@@ -183,8 +191,16 @@ describe("setPath", () => {
     setPath(doc, ["terms"], { rate: 1 }, "test");
     setPath(doc, ["empty"], null, "test");
     const { updates } = watch(doc);
-    expect(invalidPathIssue(() => setPath(doc, ["terms", "rate"], 2, "test"))).toBe("terms is a value, not an object");
-    expect(invalidPathIssue(() => setPath(doc, ["empty", "x"], 2, "test"))).toBe("empty is a value, not an object");
+    expect(invalidPathDetails(() => setPath(doc, ["terms", "rate"], 2, "test"))).toEqual({
+      issue: "path_conflict",
+      at: "terms",
+      hint: "terms is a value, not an object",
+    });
+    expect(invalidPathDetails(() => setPath(doc, ["empty", "x"], 2, "test"))).toEqual({
+      issue: "path_conflict",
+      at: "empty",
+      hint: "empty is a value, not an object",
+    });
     expect(updates).toHaveLength(0);
     expect(documentJson(doc)).toEqual({ terms: { rate: 1 }, empty: null });
   });
@@ -192,7 +208,10 @@ describe("setPath", () => {
   it("refuses the empty path without touching the doc", () => {
     const doc = new Y.Doc();
     const { updates } = watch(doc);
-    expect(invalidPathIssue(() => setPath(doc, [], 1, "test"))).toBe("empty path");
+    expect(invalidPathDetails(() => setPath(doc, [], 1, "test"))).toEqual({
+      issue: "invalid_path",
+      hint: "path must be a non-empty string",
+    });
     expect(updates).toHaveLength(0);
   });
 });
@@ -210,7 +229,11 @@ describe("checkPathFree", () => {
   it("names the first segment that is a value", () => {
     const doc = new Y.Doc();
     setPath(doc, ["a", "b"], 1, "test");
-    expect(invalidPathIssue(() => checkPathFree(doc, ["a", "b", "c", "d"]))).toBe("a.b is a value, not an object");
+    expect(invalidPathDetails(() => checkPathFree(doc, ["a", "b", "c", "d"]))).toEqual({
+      issue: "path_conflict",
+      at: "a.b",
+      hint: "a.b is a value, not an object",
+    });
   });
 });
 

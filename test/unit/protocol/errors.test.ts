@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { CLOSE_CODES, ERROR_CODES, type ErrorCode, ProtocolError } from "../../../src/protocol/errors";
+import {
+  CLOSE_CODES,
+  ERROR_CODES,
+  type ErrorCode,
+  ISSUE_CODES,
+  isIssueCode,
+  issueDetails,
+  ProtocolError,
+} from "../../../src/protocol/errors";
 
 describe("ERROR_CODES", () => {
   it("are exactly the seed's seven error codes", () => {
@@ -77,5 +85,24 @@ describe("CLOSE_CODES", () => {
   it("gives every close code one meaning", () => {
     const codes = Object.values(CLOSE_CODES);
     expect(new Set(codes).size).toBe(codes.length);
+  });
+});
+
+describe("ISSUE_CODES", () => {
+  it("are stable snake_case codes, each under error codes of the seed", () => {
+    for (const [issue, codes] of Object.entries(ISSUE_CODES)) {
+      expect(issue).toMatch(/^[a-z]+(_[a-z]+)*$/);
+      for (const code of codes) expect(Object.keys(ERROR_CODES), issue).toContain(code);
+    }
+  });
+
+  it("tells codes from sentences and from Object.prototype keys", () => {
+    expect(isIssueCode("missing_field")).toBe(true);
+    expect(isIssueCode("Missing simulation_id")).toBe(false);
+    expect(isIssueCode("constructor")).toBe(false);
+  });
+
+  it("builds details with the issue first", () => {
+    expect(Object.keys(issueDetails("subscription_limit", { limit: 100 }))).toEqual(["issue", "limit"]);
   });
 });

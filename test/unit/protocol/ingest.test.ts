@@ -584,7 +584,11 @@ describe("ingest: batches", () => {
     const error = bodyError(Array.from({ length: MAX_INGEST_BATCH + 1 }, () => ({ event: "bogus" })));
     expect(error.code).toBe("invalid_message");
     expect(error.status).toBe(413);
-    expect(error.details).toEqual({ limit: MAX_INGEST_BATCH, received: MAX_INGEST_BATCH + 1 });
+    expect(error.details).toEqual({
+      issue: "batch_too_large",
+      limit: MAX_INGEST_BATCH,
+      received: MAX_INGEST_BATCH + 1,
+    });
   });
 
   it("refuses the whole batch for one bad event, with that event's index and path", () => {

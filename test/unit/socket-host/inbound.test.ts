@@ -27,7 +27,8 @@ function fakeWire(maxFrameBytes: number | null = 16) {
     },
     needsToken: (command) => command.kind !== "renew",
     run: async (_socket, command) => {
-      if (command.kind === "fail") throw new ProtocolError("invalid_subscription", "no", { details: { issue: "x" } });
+      if (command.kind === "fail")
+        throw new ProtocolError("invalid_subscription", "no", { details: { issue: "invalid_field" } });
       if (command.kind === "bug") throw new TypeError("a bug");
       told.push(`ran ${command.text}`);
     },
@@ -88,7 +89,7 @@ describe("the inbound pipeline", () => {
     await receive(wire, s, "run:still", 0);
     expect(told).toEqual([
       "refused invalid_message -",
-      "refused invalid_subscription/x f",
+      "refused invalid_subscription/invalid_field f",
       "refused server_error b",
       "ran still",
     ]);

@@ -6,14 +6,20 @@ import {
   decodeClientFrame,
   encodeError,
   encodeServerEvent,
-  exceedsBytes,
-  IdSchema,
+  encodeTopicEvent,
   isDecodeFailure,
   parseSubscription,
   subscriptionEcho,
 } from "../../../../src/protocol/equihome/codec";
 import { ProtocolError } from "../../../../src/protocol/errors";
-import { MAX_FRAME_BYTES, MAX_ID_LENGTH, MAX_MESSAGE_ID_LENGTH, MAX_ZONES } from "../../../../src/protocol/limits";
+import {
+  exceedsBytes,
+  MAX_FRAME_BYTES,
+  MAX_ID_LENGTH,
+  MAX_MESSAGE_ID_LENGTH,
+  MAX_ZONES,
+} from "../../../../src/protocol/limits";
+import { IdSchema } from "../../../../src/protocol/schemas";
 
 function expectFailure(result: ClientMessage | DecodeFailure): DecodeFailure {
   if (!isDecodeFailure(result)) throw new Error(`expected a decode failure, got ${JSON.stringify(result)}`);
@@ -248,6 +254,8 @@ describe("exceedsBytes", () => {
   });
 });
 
+const MISSING_FUND_ID = { channel: "fund_updates", issue: "missing_field", field: "fund_id", hint: "Missing fund_id" };
+
 describe("parseSubscription: channels and keys", () => {
   it.each([
     ["simulation_updates", "simulation_id", "simulation_789"],
@@ -276,22 +284,23 @@ describe("parseSubscription: channels and keys", () => {
     ["gp_entity_updates", "simulation_id"],
     ["portfolio_updates", "portfolio_id"],
     ["fund_updates", "fund_id"],
-  ])("%s without %s is refused exactly like the seed's example", (channel, keyField) => {
+  ])("%s without %s is refused like the seed's example, the issue as a code", (channel, keyField) => {
     for (const withOptions of [true, false]) {
       const error = thrown(() => parseSubscription({ channel }, withOptions));
       expect(error.code).toBe("invalid_subscription");
-      expect(error.details).toEqual({ channel, issue: `Missing ${keyField}` });
+      expect(error.message).toBe("Invalid subscription parameters");
+      expect(error.details).toEqual({ channel, issue: "missing_field", field: keyField, hint: `Missing ${keyField}` });
     }
   });
 
   it("treats a null key as missing", () => {
     const error = thrown(() => parseSubscription({ channel: "fund_updates", fund_id: null }, true));
-    expect(error.details).toEqual({ channel: "fund_updates", issue: "Missing fund_id" });
+    expect(error.details).toEqual(MISSING_FUND_ID);
   });
 
   it("does not accept another channel's key field", () => {
     const error = thrown(() => parseSubscription({ channel: "fund_updates", simulation_id: "s" }, true));
-    expect(error.details).toEqual({ channel: "fund_updates", issue: "Missing fund_id" });
+    expect(error.details).toEqual(MISSING_FUND_ID);
   });
 
   it.each([
@@ -306,7 +315,9 @@ describe("parseSubscription: channels and keys", () => {
     const error = thrown(() => parseSubscription({ channel: "simulation_updates", simulation_id: key }, true));
     expect(error.code).toBe("invalid_subscription");
     expect(error.details?.channel).toBe("simulation_updates");
-    expect(error.details?.issue).toMatch(/^Invalid simulation_id/);
+    expect(error.details?.issue).toBe("invalid_field");
+    expect(error.details?.field).toBe("simulation_id");
+    expect(error.details?.hint).toMatch(/^Invalid simulation_id: /);
   });
 
   it("accepts a key of exactly MAX_ID_LENGTH characters and non-ASCII keys", () => {
@@ -319,7 +330,7 @@ describe("parseSubscription: channels and keys", () => {
     for (const data of [{}, { channel: 5 }, { channel: null }]) {
       const error = thrown(() => parseSubscription(data, true));
       expect(error.code).toBe("invalid_subscription");
-      expect(error.details).toEqual({ issue: "Missing channel" });
+      expect(error.details).toEqual({ issue: "missing_field", field: "channel", hint: "Missing channel" });
     }
   });
 
@@ -330,7 +341,8 @@ describe("parseSubscription: channels and keys", () => {
       expect(error.code).toBe("invalid_subscription");
       expect(error.details).toEqual({
         channel,
-        issue: "Unknown channel",
+        issue: "unknown_channel",
+        hint: "Unknown channel",
         channels: [
           "simulation_updates",
           "gp_entity_updates",
@@ -368,8 +380,12 @@ describe("parseSubscription: zones", () => {
   ])("refuses zones on %s", (channel, keys) => {
     const error = thrown(() => parseSubscription({ channel, ...keys, zones: ["green"] }, true));
     expect(error.code).toBe("invalid_subscription");
-    expect(error.details?.channel).toBe(channel);
-    expect(error.details?.issue).toMatch(/zones/);
+    expect(error.details).toEqual({
+      channel,
+      issue: "invalid_field",
+      field: "zones",
+      hint: "zones applies to traffic_light_updates only",
+    });
   });
 
   it.each([
@@ -385,7 +401,9 @@ describe("parseSubscription: zones", () => {
     const error = thrown(() => parseSubscription({ channel: "traffic_light_updates", zones }, true));
     expect(error.code).toBe("invalid_subscription");
     expect(error.details?.channel).toBe("traffic_light_updates");
-    expect(error.details?.issue).toMatch(/^Invalid zones/);
+    expect(error.details?.issue).toBe("invalid_field");
+    expect(error.details?.field).toBe("zones");
+    expect(error.details?.hint).toMatch(/^Invalid zones: /);
   });
 
   it("accepts exactly MAX_ZONES zones", () => {
@@ -420,7 +438,9 @@ describe("parseSubscription: since_seq", () => {
     expect(error.code).toBe("invalid_subscription");
     expect(error.details).toEqual({
       channel: "simulation_updates",
-      issue: "since_seq must be a non-negative integer",
+      issue: "invalid_field",
+      field: "since_seq",
+      hint: "since_seq must be a non-negative integer",
     });
   });
 
@@ -505,14 +525,14 @@ describe("encodeServerEvent", () => {
 describe("encodeError", () => {
   it("encodes the seed's error format with code, message, details and id", () => {
     const error = new ProtocolError("invalid_subscription", "Invalid subscription parameters", {
-      details: { channel: "simulation_updates", issue: "Missing simulation_id" },
+      details: { channel: "simulation_updates", issue: "missing_field", field: "simulation_id" },
     });
     expect(JSON.parse(encodeError(error, "msg_123"))).toEqual({
       event: "error",
       data: {
         code: "invalid_subscription",
         message: "Invalid subscription parameters",
-        details: { channel: "simulation_updates", issue: "Missing simulation_id" },
+        details: { channel: "simulation_updates", issue: "missing_field", field: "simulation_id" },
       },
       id: "msg_123",
     });
@@ -530,5 +550,43 @@ describe("encodeError", () => {
       id: "msg_5",
       data: { code: "invalid_message" },
     });
+  });
+});
+
+/** Data of every JSON shape an event can carry, including what JSON.stringify escapes or reorders. */
+const EVENT_DATA: unknown[] = [
+  { simulation_id: "sim_1", progress: 42.5, status: "running" },
+  { nested: { a: [1, 2, { b: null }], "2": "integer-like keys come first", "1": true } },
+  { text: 'quotes " and \\ backslashes, \n newlines, \u0007 bells, é, 😀, \u2028' },
+  { big: 1e21, small: 5e-7, negative: -0, max: Number.MAX_SAFE_INTEGER },
+  { __proto__: null, constructor: "plain data" },
+  [],
+  "a string",
+  17,
+  null,
+];
+
+describe("encodeTopicEvent", () => {
+  it("is byte for byte the frame encodeServerEvent gives, with and without ids", () => {
+    for (const data of EVENT_DATA) {
+      const event = { seq: 7, event: "simulation_progress", data: JSON.stringify(data) };
+      expect(encodeTopicEvent(event)).toBe(encodeServerEvent({ event: "simulation_progress", data, seq: 7 }));
+      expect(encodeTopicEvent({ ...event, id: 'evt "1"' })).toBe(
+        encodeServerEvent({ event: "simulation_progress", data, id: 'evt "1"', seq: 7 }),
+      );
+    }
+  });
+
+  it("puts the acknowledged sender's message id in place of the publisher's", () => {
+    const event = { seq: 3, event: "resource_updated", data: '{"path":"a"}', id: "evt_1" };
+    expect(encodeTopicEvent(event, 12)).toBe('{"event":"resource_updated","data":{"path":"a"},"id":12,"seq":3}');
+    expect(encodeTopicEvent(event, "msg_9")).toBe(
+      '{"event":"resource_updated","data":{"path":"a"},"id":"msg_9","seq":3}',
+    );
+  });
+
+  it("escapes the event name", () => {
+    const frame = encodeTopicEvent({ seq: 1, event: 'odd"name', data: "{}" });
+    expect(JSON.parse(frame)).toEqual({ event: 'odd"name', data: {}, seq: 1 });
   });
 });

@@ -28,7 +28,19 @@ function issueOf(fn: () => unknown): unknown {
   return refusal(fn, "invalid_message").details?.issue;
 }
 
+/** The `details` of the invalid_message that `fn` throws. */
+function detailsOf(fn: () => unknown): unknown {
+  return refusal(fn, "invalid_message").details;
+}
+
 const byteLength = (text: string): number => new TextEncoder().encode(text).byteLength;
+
+const NOT_A_PATH = { issue: "invalid_path", hint: "path must be a non-empty string" };
+const badSegment = (segment: string) => ({
+  issue: "invalid_path",
+  segment,
+  hint: `path segment "${segment}" must match [a-z_][a-z0-9_]*`,
+});
 
 describe("parsePath", () => {
   it("splits valid paths into their segments", () => {
@@ -44,34 +56,34 @@ describe("parsePath", () => {
     expect(MAX_PATH_DEPTH).toBe(8);
     const deepest = Array.from({ length: MAX_PATH_DEPTH }, (_, i) => `s${i}`);
     expect(parsePath(deepest.join("."))).toEqual(deepest);
-    expect(issueOf(() => parsePath([...deepest, "one_more"].join(".")))).toBe(
-      `path is deeper than ${MAX_PATH_DEPTH} segments`,
-    );
+    expect(detailsOf(() => parsePath([...deepest, "one_more"].join(".")))).toEqual({
+      issue: "path_too_deep",
+      limit: MAX_PATH_DEPTH,
+      hint: `path is deeper than ${MAX_PATH_DEPTH} segments`,
+    });
   });
 
   it("refuses the empty path", () => {
-    expect(issueOf(() => parsePath(""))).toBe("path must be a non-empty string");
+    expect(detailsOf(() => parsePath(""))).toEqual(NOT_A_PATH);
   });
 
   it("refuses empty segments: leading, trailing and double dots, a lone dot", () => {
     for (const path of [".a", "a.", "a..b", ".", "a.b."]) {
       expect(
-        issueOf(() => parsePath(path)),
+        detailsOf(() => parsePath(path)),
         path,
-      ).toBe('path segment "" must match [a-z_][a-z0-9_]*');
+      ).toEqual(badSegment(""));
     }
   });
 
   it("refuses uppercase letters", () => {
-    expect(issueOf(() => parsePath("Fee"))).toBe('path segment "Fee" must match [a-z_][a-z0-9_]*');
-    expect(issueOf(() => parsePath("fee.managementFee"))).toBe(
-      'path segment "managementFee" must match [a-z_][a-z0-9_]*',
-    );
+    expect(detailsOf(() => parsePath("Fee"))).toEqual(badSegment("Fee"));
+    expect(detailsOf(() => parsePath("fee.managementFee"))).toEqual(badSegment("managementFee"));
   });
 
   it("refuses a segment starting with a digit", () => {
-    expect(issueOf(() => parsePath("1st"))).toBe('path segment "1st" must match [a-z_][a-z0-9_]*');
-    expect(issueOf(() => parsePath("rates.0"))).toBe('path segment "0" must match [a-z_][a-z0-9_]*');
+    expect(detailsOf(() => parsePath("1st"))).toEqual(badSegment("1st"));
+    expect(detailsOf(() => parsePath("rates.0"))).toEqual(badSegment("0"));
   });
 
   it("refuses other characters: dashes, spaces, brackets, non-ASCII, control characters", () => {
@@ -82,11 +94,11 @@ describe("parsePath", () => {
       ["café", "café"],
       ["a.b\n", "b\n"],
       [" a", " a"],
-    ]) {
+    ] as const) {
       expect(
-        issueOf(() => parsePath(path)),
+        detailsOf(() => parsePath(path)),
         JSON.stringify(path),
-      ).toBe(`path segment "${segment}" must match [a-z_][a-z0-9_]*`);
+      ).toEqual(badSegment(segment));
     }
   });
 
@@ -94,9 +106,9 @@ describe("parsePath", () => {
     for (const forbidden of ["__proto__", "constructor", "prototype"]) {
       for (const path of [forbidden, `a.${forbidden}`, `a.${forbidden}.b`, `${forbidden}.b`]) {
         expect(
-          issueOf(() => parsePath(path)),
+          detailsOf(() => parsePath(path)),
           path,
-        ).toBe(`path segment "${forbidden}" is not allowed`);
+        ).toEqual({ issue: "forbidden_key", key: forbidden, hint: `path segment "${forbidden}" is not allowed` });
       }
     }
   });
@@ -104,9 +116,9 @@ describe("parsePath", () => {
   it("refuses anything that is not a string", () => {
     for (const path of [undefined, null, 5, true, ["a", "b"], { a: 1 }]) {
       expect(
-        issueOf(() => parsePath(path)),
+        detailsOf(() => parsePath(path)),
         JSON.stringify(path),
-      ).toBe("path must be a non-empty string");
+      ).toEqual(NOT_A_PATH);
     }
   });
 });
@@ -152,7 +164,11 @@ describe("checkValue", () => {
   });
 
   it("refuses undefined (a missing value)", () => {
-    expect(issueOf(() => checkValue(undefined))).toBe("Missing value");
+    expect(detailsOf(() => checkValue(undefined))).toEqual({
+      issue: "missing_field",
+      field: "value",
+      hint: "Missing value",
+    });
   });
 
   it("accepts null, arrays, objects and other JSON values", () => {
@@ -191,18 +207,18 @@ describe("parseResourceRef", () => {
   it("refuses a missing or non-string resource_type as invalid_message", () => {
     for (const type of [undefined, null, 1, ["fund"]]) {
       expect(
-        issueOf(() => parseResourceRef({ resource_type: type, resource_id: "x" })),
+        detailsOf(() => parseResourceRef({ resource_type: type, resource_id: "x" })),
         String(type),
-      ).toBe("Missing resource_type");
+      ).toEqual({ issue: "missing_field", field: "resource_type", hint: "Missing resource_type" });
     }
   });
 
   it("refuses bad resource ids as invalid_message", () => {
     for (const id of [undefined, null, "", 123, "a\nb", "tab\there", "del\u007f", "x".repeat(MAX_ID_LENGTH + 1), {}]) {
       expect(
-        issueOf(() => parseResourceRef({ resource_type: "fund", resource_id: id })),
+        detailsOf(() => parseResourceRef({ resource_type: "fund", resource_id: id })),
         JSON.stringify(id),
-      ).toBe("Invalid resource_id");
+      ).toEqual({ issue: "invalid_field", field: "resource_id", hint: "Invalid resource_id" });
     }
   });
 

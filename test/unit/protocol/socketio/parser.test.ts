@@ -1,10 +1,12 @@
 import { Decoder, Encoder, type Packet, PacketType } from "socket.io-parser";
 import { describe, expect, it } from "vitest";
+import { encodeEnginePacket } from "../../../../src/protocol/socketio/engine";
 import {
   decodeSioPacket,
   encodeAck,
   encodeEvent,
   encodeSioPacket,
+  encodeTopicEventOpen,
   SIO,
   type SioPacket,
   SioParseError,
@@ -492,5 +494,29 @@ describe("interop with socket.io-parser", () => {
       expect(() => theirDecode(text), text).toThrow();
       expect(() => decodeSioPacket(text), text).toThrow(SioParseError);
     }
+  });
+});
+
+describe("encodeTopicEventOpen", () => {
+  const DATA: unknown[] = [
+    { commodity: "gas", price: 12.5, volume: 1e21, tiny: 5e-7 },
+    { "2": "integer-like keys first", "1": [null, true, { a: 'é 😀 \u2028 " \\' }] },
+    [],
+    "text",
+    0,
+    null,
+  ];
+
+  it("is byte for byte the Engine.IO message of encodeEvent, without its closing bracket", () => {
+    for (const data of DATA) {
+      const whole = encodeEnginePacket("message", encodeEvent("market-update", [data]));
+      const open = encodeTopicEventOpen({ event: "market-update", data: JSON.stringify(data) });
+      expect(`${open}]`).toBe(whole);
+    }
+  });
+
+  it("takes a recovery offset as one more argument", () => {
+    const open = encodeTopicEventOpen({ event: "order-update", data: '{"id":1}' });
+    expect(`${open},"off_1"]`).toBe(encodeEnginePacket("message", encodeEvent("order-update", [{ id: 1 }, "off_1"])));
   });
 });

@@ -1,0 +1,140 @@
+/**
+ * The document's outbox across a restart: edits stored while their topic could not be reached,
+ * then the document Durable Object restarts (evicted, as after a crash or a deploy). After the
+ * restart every stored edit's event is published exactly once and in order, the JSON editor
+ * gets each acknowledgement once, and neither the editor nor the ingest caller is ever told that
+ * a stored edit failed.
+ */
+import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import { connect, type Frame, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
+import { failCalls } from "../helpers/replace-method";
+import { signToken } from "../helpers/tokens";
+
+const editor = (sub: string) => signToken({ sub, email: `${sub}@example.com`, scope: "edit" });
+const edit = (fund: string, path: string, value: unknown) => ({
+  resource_type: "fund",
+  resource_id: fund,
+  path,
+  value,
+});
+const published = (fund: string, path: string, value: unknown, id: string) => ({
+  event: "resource_updated",
+  id,
+  data: { ...edit(fund, path, value), updated_by: "engine" },
+});
+
+let restorePublish: (() => void) | null = null;
+/** Makes the fund's topic (every topic of this isolate) refuse publishes until `topicBack`. */
+async function topicDown(_fund: string): Promise<void> {
+  restorePublish = failCalls(env.TOPIC, "publish", "topic down");
+}
+function topicBack(): void {
+  restorePublish?.();
+  restorePublish = null;
+}
+afterEach(topicBack);
+
+async function startEditing(socket: TestSocket, fund: string): Promise<void> {
+  const reply = await socket.request("start_editing", { resource_type: "fund", resource_id: fund });
+  expect(reply.event, JSON.stringify(reply)).toBe("editing_started");
+}
+
+async function documentOf(fund: string): Promise<unknown> {
+  const response = await exports.default.fetch(`http://edge.test/v1/resources/fund/${fund}`, {
+    headers: { Authorization: `Bearer ${await signToken()}` },
+  });
+  return ((await response.json()) as { document: unknown }).document;
+}
+
+/** What a new subscriber replaying the fund's topic from the start receives: [seq, path]. */
+async function history(fund: string, count: number): Promise<[number | undefined, unknown][]> {
+  const late = await connect(await signToken());
+  await late.request("subscribe", { channel: "fund_updates", fund_id: fund, since_seq: 0 });
+  const frames: Frame[] = [];
+  for (let i = 0; i < count; i++) frames.push(await late.next((frame) => frame.event === "resource_updated"));
+  expect(await late.quiet(150), "more events than edits").toEqual([]);
+  late.close();
+  return frames.map((frame) => [frame.seq, frame.data.path]);
+}
+
+/** Stores three JSON edits and one ingested edit while the topic is down; nothing is refused. */
+async function storeWhileTopicDown(fund: string, json: TestSocket): Promise<void> {
+  await topicDown(fund);
+  json.send("update_resource", edit(fund, "a", 1), "e1");
+  json.send("update_resource", edit(fund, "b", 2), "e2");
+  json.send("update_resource", edit(fund, "c", 3), "e3");
+  await expect.poll(() => documentOf(fund), { timeout: 3000 }).toEqual({ a: 1, b: 2, c: 3 });
+  const pending = await ingest([published(fund, "d", 4, "i1")]);
+  // Stored, not refused: the documented "not published yet", with the way to learn the seq.
+  expect(pending.status).toBe(503);
+  expect(await pending.json()).toMatchObject({ error: { details: { issue: "publish_pending" } } });
+  expect(await json.quiet(100)).toEqual([]);
+  expect(await documentOf(fund)).toEqual({ a: 1, b: 2, c: 3, d: 4 });
+}
+
+/** The editor's acknowledgements: each id once, in order, with seqs 1..3. */
+async function expectAcksOnce(json: TestSocket): Promise<void> {
+  const acks: [unknown, number | undefined][] = [];
+  for (let i = 0; i < 3; i++) {
+    const frame = await json.next((f) => f.event === "resource_updated" && String(f.id).startsWith("e"));
+    acks.push([frame.id, frame.seq]);
+  }
+  expect(acks).toEqual([
+    ["e1", 1],
+    ["e2", 2],
+    ["e3", 3],
+  ]);
+}
+
+describe("edits stored but not yet published, then the document restarts", () => {
+  it("the alarm after the restart publishes each once, in order; the editor and ingest learn their seqs", async () => {
+    const fund = unique("fund");
+    const json = await connect(await editor("crash1"));
+    await startEditing(json, fund);
+    await storeWhileTopicDown(fund, json);
+
+    const document = env.DOCUMENT.getByName(`fund:${fund}`);
+    await evictDurableObject(document);
+    topicBack();
+    // The stored alarm is what brings the restarted object back to its outbox.
+    expect(await runDurableObjectAlarm(document)).toBe(true);
+
+    await expectAcksOnce(json);
+    expect(await history(fund, 4)).toEqual([
+      [1, "a"],
+      [2, "b"],
+      [3, "c"],
+      [4, "d"],
+    ]);
+    const again = await ingestOk([published(fund, "d", 4, "i1")]);
+    expect(again.results.map((result) => [result.seq, result.duplicate])).toEqual([[4, true]]);
+    expect(json.frames.filter((frame) => frame.event === "error")).toEqual([]);
+    expect(json.frames.filter((frame) => frame.event === "resource_updated")).toHaveLength(4);
+    json.close();
+  });
+
+  it("the first edit after the restart publishes the older stored ones first", async () => {
+    const fund = unique("fund");
+    const json = await connect(await editor("crash2"));
+    await startEditing(json, fund);
+    await storeWhileTopicDown(fund, json);
+
+    await evictDurableObject(env.DOCUMENT.getByName(`fund:${fund}`));
+    topicBack();
+    json.send("update_resource", edit(fund, "e", 5), "e4");
+
+    await expectAcksOnce(json);
+    expect(await json.next((f) => f.id === "e4")).toMatchObject({ event: "resource_updated", seq: 5 });
+    expect(await history(fund, 5)).toEqual([
+      [1, "a"],
+      [2, "b"],
+      [3, "c"],
+      [4, "d"],
+      [5, "e"],
+    ]);
+    expect(json.frames.filter((frame) => frame.event === "error")).toEqual([]);
+    json.close();
+  });
+});
