@@ -171,11 +171,13 @@ const OPEN = 1;
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** A connection that stays open this long resets the backoff. */
 const STABLE_AFTER_MS = 5_000;
-/** The server's per-socket rate limit, with a margin for frames that arrive bunched. */
-const PACE = { rate: MESSAGES_PER_SECOND * 0.9, burst: Math.floor(MESSAGE_BURST * 0.9) };
+/** The server's per-socket rate limit, with a wide margin: the server measures when it handles a frame. */
+const PACE = { rate: MESSAGES_PER_SECOND * 0.8, burst: Math.floor(MESSAGE_BURST / 2) };
+/** Unanswered requests at once on a connection (see #drain). */
+const MAX_IN_FLIGHT = 16;
 /** A failed token refresh is retried after this long (while the socket is open). */
 const REFRESH_RETRY_MS = 5_000;
-/** A subscribe or start_editing refused for rate is sent again after this long. */
+/** A request the server dropped for rate is sent again after this long. */
 const RATE_LIMITED_RETRY_MS = 1_000;
 
 const EVENT_CHANNEL = new Map<string, ChannelName>();
@@ -193,6 +195,11 @@ function keyOf(channel: string, params: Record<string, unknown>): string | null 
   if (!spec || spec.keyField === null) return null;
   const key = params[spec.keyField];
   return typeof key === "string" ? key : String(key);
+}
+
+function isRateLimited(frame: Frame): boolean {
+  const data = isObject(frame.data) ? frame.data : {};
+  return isObject(data.details) && data.details.issue === "rate_limited";
 }
 
 function errorFrom(frame: Frame): EquihomeError {
@@ -219,6 +226,8 @@ export class EquihomeClient {
   readonly #pacer = new SendPacer(PACE.rate, PACE.burst, Date.now());
   /** Frames of the current connection waiting for the pacer, in order. */
   #outbox: Pending[] = [];
+  /** Requests sent on the current connection and not answered yet. */
+  #inFlight = 0;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: ClientOptions) {
@@ -358,7 +367,7 @@ export class EquihomeClient {
     }
     const id = `${this.#idPrefix}${this.#nextId++}`;
     const timer = setTimeout(() => {
-      this.#pending.delete(id);
+      this.#settle(pending);
       onError(new EquihomeError("timeout", `No reply to ${event} within ${this.#timeoutMs} ms`, { event }));
     }, this.#timeoutMs);
     const pending: Pending = { id, event, data, expect, onReply, onError, timer, internal, queued: false, sent: false };
@@ -373,19 +382,53 @@ export class EquihomeClient {
     this.#drain();
   }
 
+  /**
+   * Sends what the outbox holds, within two bounds: the pacer (the server's rate) and
+   * MAX_IN_FLIGHT unanswered requests. The server applies its rate limit when it handles a frame,
+   * so frames that waited behind slow ones (a busy hub) are handled in a burst: the in-flight
+   * bound keeps that burst well under the server's.
+   */
   #drain(): void {
     clearTimeout(this.#drainTimer);
     this.#drainTimer = undefined;
-    while (this.#outbox.length > 0 && this.connected) {
+    while (this.#outbox.length > 0 && this.connected && this.#inFlight < MAX_IN_FLIGHT) {
+      const pending = this.#outbox[0];
+      // One that timed out while it waited is not sent at all.
+      if (!pending || this.#pending.get(pending.id) !== pending) {
+        this.#outbox.shift();
+        continue;
+      }
       const now = Date.now();
       if (!this.#pacer.take(now)) {
         this.#drainTimer = setTimeout(() => this.#drain(), this.#pacer.delay(now));
         return;
       }
-      const pending = this.#outbox.shift();
-      // One that timed out while it waited is not sent at all.
-      if (!pending || this.#pending.get(pending.id) !== pending) continue;
+      this.#outbox.shift();
       pending.sent = this.#ws.send(JSON.stringify({ event: pending.event, data: pending.data, id: pending.id }));
+      if (pending.sent) this.#inFlight++;
+    }
+  }
+
+  /** Sends a request again after RATE_LIMITED_RETRY_MS (within its own timeout). */
+  #retryLater(pending: Pending): void {
+    if (pending.sent) {
+      pending.sent = false;
+      this.#inFlight--;
+    }
+    pending.queued = false;
+    setTimeout(() => {
+      if (this.#pending.get(pending.id) === pending && !pending.queued && this.connected) this.#transmit(pending);
+    }, RATE_LIMITED_RETRY_MS);
+  }
+
+  /** Forgets a request that got its answer (or never will); frees its in-flight slot. */
+  #settle(pending: Pending): void {
+    if (this.#pending.get(pending.id) !== pending) return;
+    this.#pending.delete(pending.id);
+    clearTimeout(pending.timer);
+    if (pending.sent) {
+      this.#inFlight--;
+      if (this.#outbox.length > 0) this.#drain();
     }
   }
 
@@ -476,11 +519,6 @@ export class EquihomeClient {
     if (this.#entries.get(entry.name) !== entry) return;
     // Lost with the connection: the entry is resubscribed when the socket opens again.
     if (error.code === "connection_lost") return;
-    if (error.details?.issue === "rate_limited") {
-      // Not expected (the pacer keeps under the limit), but not a refusal of the subscription.
-      setTimeout(() => this.#sendSubscribe(entry), RATE_LIMITED_RETRY_MS);
-      return;
-    }
     if (error.code === "timeout" && entry.confirmed) {
       // A resubscription that got no answer: start over on a fresh connection.
       this.#ws.reconnect(4000, "subscribe timed out");
@@ -569,12 +607,6 @@ export class EquihomeClient {
       (frame) => session.onStarted(isObject(frame.data) ? frame.data : {}),
       (error) => {
         if (error.code === "connection_lost") return; // started again on the next connection
-        if (error.details?.issue === "rate_limited") {
-          setTimeout(() => {
-            if (this.#entries.get(session.entry.name)?.session === session) this.#startSession(session);
-          }, RATE_LIMITED_RETRY_MS);
-          return;
-        }
         session.failed(error);
         if (session.started) this.#emitter.emit("error", error);
       },
@@ -655,6 +687,7 @@ export class EquihomeClient {
     clearTimeout(this.#refreshTimer);
     clearTimeout(this.#drainTimer);
     this.#outbox = [];
+    this.#inFlight = 0;
     const reconnecting = !this.#closed && this.#ws.shouldReconnect;
     // In-flight requests lost their socket. Subscriptions and sessions are made again on the
     // next connection; the requests that were never sent wait for it.
@@ -683,6 +716,7 @@ export class EquihomeClient {
     clearTimeout(this.#stableTimer);
     clearTimeout(this.#drainTimer);
     this.#outbox = [];
+    this.#inFlight = 0;
     clearTimeout(this.#refreshTimer);
     if (this.#sleep) {
       clearTimeout(this.#sleep.timer);
@@ -716,6 +750,7 @@ export class EquihomeClient {
     if (!this.connected || this.#closed) return; // the next connection fetches a token anyway
     try {
       const token = await this.#token();
+      if (!this.connected) return; // closed meanwhile: the next connection uses a fresh token anyway
       const reply = await this.request("refresh_token", { token }, ["token_refreshed"]);
       const data = isObject(reply.data) ? reply.data : {};
       this.#emitter.emit("token_refreshed", { expires_at: String(data.expires_at) });
@@ -753,8 +788,12 @@ export class EquihomeClient {
     if (frame.id !== undefined) {
       const pending = typeof frame.id === "string" ? this.#pending.get(frame.id) : undefined;
       if (pending && (frame.event === "error" || pending.expect.includes(frame.event))) {
-        this.#pending.delete(pending.id);
-        clearTimeout(pending.timer);
+        if (frame.event === "error" && isRateLimited(frame)) {
+          // Dropped unread by the server's rate limit: sending it again is safe, whatever it is.
+          this.#retryLater(pending);
+          return;
+        }
+        this.#settle(pending);
         if (frame.event === "error") pending.onError(errorFrom(frame));
         else pending.onReply(frame);
         return;

@@ -255,4 +255,24 @@ describe("client SDK against a scripted server", () => {
     await changing;
     expect(settled).toBe(true);
   });
+
+  it("sends a request again when the server dropped it for rate (it was never handled)", async () => {
+    const server = await scriptedServer();
+    client = createClient({ url: server.url, token: "a.b.c" });
+    const pinging = client.ping();
+    const first = await server.request("ping");
+    server.send({
+      event: "error",
+      data: {
+        code: "invalid_message",
+        message: "Message rate limit exceeded; message dropped",
+        details: { issue: "rate_limited" },
+      },
+      id: first.id,
+    });
+    const again = await server.request("ping", server.frames.indexOf(first) + 1);
+    expect(again.id).toBe(first.id);
+    server.send({ event: "pong", data: { timestamp: 42 }, id: again.id });
+    expect(await pinging).toBe(42);
+  });
 });
