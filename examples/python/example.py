@@ -17,6 +17,7 @@ Once the server confirms the subscriptions, this script plays the market feed an
 back end: it publishes a tick, a trade, an order update and a system alert through
 POST /v1/ingest (with PUBLISH_TOKEN), and the client prints each as it arrives. Ctrl-C stops it.
 """
+import builtins
 import json
 import os
 import signal
@@ -26,6 +27,20 @@ import urllib.request
 from datetime import datetime, timezone
 
 from quantenergx_seed_client import QuantEnergxWebSocket
+
+# python-socketio runs each event's handler on a thread of its own, and print() writes the text
+# and its newline separately: two events arriving together can print "…natural_gasMarket update".
+# The seed's handlers call print, so one lock around print keeps every line whole.
+_print_lock = threading.Lock()
+_print = print
+
+
+def _print_whole_lines(*args, **kwargs):
+    with _print_lock:
+        _print(*args, **kwargs)
+
+
+builtins.print = _print_whole_lines
 
 
 class QuantEnergxClient(QuantEnergxWebSocket):

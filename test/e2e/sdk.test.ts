@@ -161,7 +161,12 @@ describe("client SDK: requests and typed errors", () => {
     expect(error).toMatchObject({
       code: "invalid_subscription",
       message: "Invalid subscription parameters",
-      details: { channel: "simulation_updates", issue: "Invalid simulation_id: must not be empty" },
+      details: {
+        channel: "simulation_updates",
+        issue: "invalid_field",
+        field: "simulation_id",
+        hint: "Invalid simulation_id: must not be empty",
+      },
     });
   });
 
