@@ -4,6 +4,12 @@
  * deleted only once the topic has stored its events, so a row written before a crash or while
  * the topic was unreachable is published by the next run (the alarm retries, and any later edit
  * drains the older rows first): stored edits are never lost, and their events keep their order.
+ *
+ * A row the topic stored but that was not deleted (the object stopped in between, or the topic's
+ * answer was lost) is published again. The topic answers it as a duplicate, with the original
+ * seqs, because each event goes with a dedupe key of its own, {@link outboxKey}: an event
+ * without a publisher id is deduplicated too, and none is stored or delivered twice (within the
+ * topic's dedupe window, far longer than the alarm's retries). The key never goes on a wire.
  */
 import * as v from "valibot";
 import type { Env } from "../env";
@@ -98,7 +104,10 @@ export class Outbox {
     const topic = topicName({ channel: EDITABLE_RESOURCES[resource.resource_type].channel, key: resource.resource_id });
     const stub = this.topics.getByName(topic);
     for (const row of rows) {
-      const events: NewEvent[] = v.parse(OutboxEventsSchema, JSON.parse(row.events));
+      const events: NewEvent[] = v.parse(OutboxEventsSchema, JSON.parse(row.events)).map((event, index) => ({
+        ...event,
+        key: outboxKey(resource, row.id, index),
+      }));
       const seqs = (await stub.publish(topic, events)).map((result) => result.seq);
       this.store.removeOutbox(row.id, seqs);
       if (this.#waiting.has(row.id)) this.#published.set(row.id, seqs);
@@ -115,4 +124,13 @@ export class Outbox {
       this.#published.delete(id);
     }
   }
+}
+
+/**
+ * The topic's dedupe key of the event at `index` in the outbox row `rowId`: unique for the
+ * document's lifetime, since the row ids are AUTOINCREMENT (never reused, even once the outbox
+ * is empty), and the resource type and id name the document among those sharing a topic.
+ */
+export function outboxKey(resource: ResourceRef, rowId: number, index: number): string {
+  return `outbox:${resource.resource_type}:${resource.resource_id}:${rowId}:${index}`;
 }

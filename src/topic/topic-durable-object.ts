@@ -188,6 +188,7 @@ export class TopicDurableObject extends DurableObject<Env> {
     seq: number;
     oldestSeq: number | null;
     dedupeIds: number;
+    dedupeKeys: number;
     hubs: Record<string, HubRecord & { lag: number }>;
   }> {
     const seq = this.#store.seq;
@@ -202,6 +203,7 @@ export class TopicDurableObject extends DurableObject<Env> {
       seq,
       oldestSeq: this.#store.oldestSeq(),
       dedupeIds: this.#store.dedupeCount(),
+      dedupeKeys: this.#store.dedupeKeyCount(),
       hubs,
     };
   }

@@ -18,13 +18,20 @@ export interface NewEvent {
   data: unknown;
   /** The publisher's event id: part of the JSON frame, and the dedupe key. */
   id?: string | undefined;
+  /**
+   * A dedupe key of the system's own, for an event without `id` that may be published again
+   * (a document's outbox row: its document, row and place). Deduplicated as `id` is, in a
+   * namespace of its own (no publisher id can match it); never stored with the event, never on
+   * any wire. Ignored when the event has an `id`, which dedupes it already.
+   */
+  key?: string | undefined;
   /** The sender to acknowledge with its own message id (edits). Not part of the shared event. */
   ack?: EventAck | undefined;
 }
 
 export interface PublishResult {
   seq: number;
-  /** True when an event with this `id` was already accepted; `seq` is the original one. */
+  /** True when an event with this `id` (or `key`) was already accepted; `seq` is the original one. */
   duplicate: boolean;
 }
 
@@ -49,8 +56,24 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (${EVENTS_COLUMNS});
 CREATE TABLE IF NOT EXISTS dedupe (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS dedupe_at ON dedupe (at);
+CREATE TABLE IF NOT EXISTS dedupe_keys (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dedupe_keys_at ON dedupe_keys (at);
 CREATE TABLE IF NOT EXISTS hubs (name TEXT PRIMARY KEY, delivered INTEGER NOT NULL, failures INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 `;
+
+/**
+ * The dedupe window's two namespaces: publishers' event ids, and the system's own keys (a
+ * separate table, so no id a publisher chooses can ever match a key). Both are read by their
+ * primary key. Created by SCHEMA: a topic stored before keys existed gains the empty table.
+ */
+const DEDUPE_BY_ID = {
+  select: "SELECT seq FROM dedupe WHERE id = ? AND at > ?",
+  insert: "INSERT OR REPLACE INTO dedupe (id, seq, at) VALUES (?, ?, ?)",
+};
+const DEDUPE_BY_KEY = {
+  select: "SELECT seq FROM dedupe_keys WHERE key = ? AND at > ?",
+  insert: "INSERT OR REPLACE INTO dedupe_keys (key, seq, at) VALUES (?, ?, ?)",
+};
 
 /** How often a publish also prunes the dedupe window (it is pruned as the topic publishes). */
 const DEDUPE_PRUNE_EVERY_MS = 60_000;
@@ -91,7 +114,8 @@ export class TopicStore {
 
   /**
    * Assigns a seq to each new event and stores it with the history and dedupe rows, all in one
-   * transaction. An event whose id was accepted within the dedupe window gets its original seq.
+   * transaction. An event whose id (or, without one, whose key) was accepted within the dedupe
+   * window gets its original seq. An event with neither costs no dedupe statement at all.
    * `oldestNeeded` is the lowest seq a registered hub has acknowledged: the history is not
    * pruned past it, within the lag bounds. `also` runs inside the same transaction (the topic
    * records its hubs' positions there, so they share the publish's commit).
@@ -106,11 +130,12 @@ export class TopicStore {
       const results: PublishResult[] = [];
       const appended: TopicEvent[] = [];
       const cutoff = now - DEDUPE_WINDOW_MS;
-      for (const { event, data, id, ack } of events) {
-        if (id !== undefined) {
-          const seen = this.#sql
-            .exec<{ seq: number }>("SELECT seq FROM dedupe WHERE id = ? AND at > ?", id, cutoff)
-            .toArray()[0];
+      for (const { event, data, id, key, ack } of events) {
+        // The event's one dedupe row: by its public id, else by the system's key, else none.
+        const dedupe = id !== undefined ? DEDUPE_BY_ID : key !== undefined ? DEDUPE_BY_KEY : null;
+        const dedupeKey = id ?? key;
+        if (dedupe !== null) {
+          const seen = this.#sql.exec<{ seq: number }>(dedupe.select, dedupeKey, cutoff).toArray()[0];
           if (seen) {
             results.push({ seq: seen.seq, duplicate: true });
             continue;
@@ -127,9 +152,7 @@ export class TopicStore {
           ack?.socket ?? null,
           ack?.id ?? null,
         );
-        if (id !== undefined) {
-          this.#sql.exec("INSERT OR REPLACE INTO dedupe (id, seq, at) VALUES (?, ?, ?)", id, seq, now);
-        }
+        if (dedupe !== null) this.#sql.exec(dedupe.insert, dedupeKey, seq, now);
         this.#seq = seq;
         results.push({ seq, duplicate: false });
         appended.push(topicEvent(seq, event, text, id, ack));
@@ -169,15 +192,21 @@ export class TopicStore {
     return cut;
   }
 
-  /** Forgets event ids older than the dedupe window. */
+  /** Forgets event ids and keys older than the dedupe window. */
   pruneDedupe(now: number): void {
     this.#dedupePrunedAt = now;
     this.#sql.exec("DELETE FROM dedupe WHERE at <= ?", now - DEDUPE_WINDOW_MS);
+    this.#sql.exec("DELETE FROM dedupe_keys WHERE at <= ?", now - DEDUPE_WINDOW_MS);
   }
 
   /** How many event ids the dedupe window holds (operations and tests). */
   dedupeCount(): number {
     return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM dedupe").one().n;
+  }
+
+  /** How many event keys (see {@link NewEvent.key}) the dedupe window holds (operations and tests). */
+  dedupeKeyCount(): number {
+    return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM dedupe_keys").one().n;
   }
 
   /** Events with seq greater than `afterSeq`, oldest first, at most `limit`. */

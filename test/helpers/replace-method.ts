@@ -65,3 +65,40 @@ export function failCalls<O extends Rpc.DurableObjectBranded>(
     else delete (namespace as { getByName?: unknown }).getByName;
   };
 }
+
+/**
+ * Makes every call of `method` on the stubs `namespace.getByName` returns run on the object as
+ * usual and then fail in the caller with `message`: the object did the work, the caller never
+ * learns it (a crash or a lost connection between the two). Returns what puts it back (call it
+ * when the test is done, and from `afterEach`).
+ */
+export function loseReplies<O extends Rpc.DurableObjectBranded>(
+  namespace: DurableObjectNamespace<O>,
+  method: string,
+  message: string,
+): () => void {
+  const getByName = Object.getOwnPropertyDescriptor(namespace, "getByName");
+  const original = namespace.getByName;
+  Object.defineProperty(namespace, "getByName", {
+    configurable: true,
+    writable: true,
+    value: (...args: Parameters<DurableObjectNamespace<O>["getByName"]>) => {
+      const stub = original.apply(namespace, args);
+      return new Proxy(stub, {
+        get(target, key) {
+          const value: unknown = Reflect.get(target, key);
+          if (typeof value !== "function") return value;
+          if (key !== method) return (...args: unknown[]) => Reflect.apply(value, target, args);
+          return async (...args: unknown[]) => {
+            await Reflect.apply(value, target, args);
+            throw new Error(message);
+          };
+        },
+      });
+    },
+  });
+  return () => {
+    if (getByName) Object.defineProperty(namespace, "getByName", getByName);
+    else delete (namespace as { getByName?: unknown }).getByName;
+  };
+}

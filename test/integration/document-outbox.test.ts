@@ -3,13 +3,14 @@
  * then the document Durable Object restarts (evicted, as after a crash or a deploy). After the
  * restart every stored edit's event is published exactly once and in order, the JSON editor
  * gets each acknowledgement once, and neither the editor nor the ingest caller is ever told that
- * a stored edit failed.
+ * a stored edit failed. A row the topic stored but the document never saw deleted is published
+ * again after the restart, and the topic answers it as a duplicate: no edit is seen twice.
  */
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { connect, type Frame, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
-import { failCalls } from "../helpers/replace-method";
+import { failCalls, loseReplies } from "../helpers/replace-method";
 import { signToken } from "../helpers/tokens";
 
 const editor = (sub: string) => signToken({ sub, email: `${sub}@example.com`, scope: "edit" });
@@ -35,6 +36,20 @@ function topicBack(): void {
   restorePublish = null;
 }
 afterEach(topicBack);
+
+let restoreReplies: (() => void) | null = null;
+/**
+ * The crash window: every topic of this isolate stores what it is sent, but the document never
+ * learns it (as when it stops after the topic stored a row and before it deleted the row).
+ */
+function repliesLost(): void {
+  restoreReplies = loseReplies(env.TOPIC, "publish", "reply lost");
+}
+function repliesBack(): void {
+  restoreReplies?.();
+  restoreReplies = null;
+}
+afterEach(repliesBack);
 
 async function startEditing(socket: TestSocket, fund: string): Promise<void> {
   const reply = await socket.request("start_editing", { resource_type: "fund", resource_id: fund });
@@ -136,5 +151,68 @@ describe("edits stored but not yet published, then the document restarts", () =>
     ]);
     expect(json.frames.filter((frame) => frame.event === "error")).toEqual([]);
     json.close();
+  });
+});
+
+describe("a row the topic stored, then the document restarts before deleting it", () => {
+  it("is answered as a duplicate when published again: each edit is seen once, in order, acked once", async () => {
+    const fund = unique("fund");
+    const json = await connect(await editor("crash3"));
+    await startEditing(json, fund);
+    const watcher = await connect(await signToken());
+    await watcher.request("subscribe", { channel: "fund_updates", fund_id: fund });
+
+    repliesLost();
+    json.send("update_resource", edit(fund, "a", 1), "e1");
+    // The topic stored and delivered it; the document still holds the row.
+    expect(await json.next((f) => f.id === "e1")).toMatchObject({ event: "resource_updated", seq: 1 });
+    // The next edit publishes the older row again first (and again loses the reply).
+    json.send("update_resource", edit(fund, "b", 2), "e2");
+    await expect.poll(() => documentOf(fund), { timeout: 3000 }).toEqual({ a: 1, b: 2 });
+    const pending = await ingest([published(fund, "d", 4, "i1")]);
+    expect(pending.status).toBe(503);
+    expect(await pending.json()).toMatchObject({ error: { details: { issue: "publish_pending" } } });
+
+    const document = env.DOCUMENT.getByName(`fund:${fund}`);
+    await evictDurableObject(document);
+    repliesBack();
+    expect(await runDurableObjectAlarm(document)).toBe(true);
+
+    expect(await json.next((f) => f.id === "e2")).toMatchObject({ event: "resource_updated", seq: 2 });
+    const seen = async (socket: TestSocket) => {
+      await socket.next((f) => f.event === "resource_updated" && f.data.path === "d");
+      expect(await socket.quiet(150), "more events than edits").toEqual([]);
+      return socket.frames
+        .filter((f) => f.event === "resource_updated")
+        .map((f) => [f.seq, f.data.path, f.id, f.data.updated_by]);
+    };
+    const watched = await seen(watcher);
+    expect(watched).toEqual([
+      [1, "a", undefined, "crash3@example.com"],
+      [2, "b", undefined, "crash3@example.com"],
+      [3, "d", "i1", "engine"],
+    ]);
+    // The editor: its own edits acknowledged once each, the ingested one as a plain event.
+    expect(await seen(json)).toEqual([
+      [1, "a", "e1", "crash3@example.com"],
+      [2, "b", "e2", "crash3@example.com"],
+      [3, "d", "i1", "engine"],
+    ]);
+    expect(await history(fund, 3)).toEqual([
+      [1, "a"],
+      [2, "b"],
+      [3, "d"],
+    ]);
+    // The frames of an edit without an event id still carry none on the wire.
+    expect(watcher.frames.filter((f) => f.seq === 1).map((f) => Object.hasOwn(f, "id"))).toEqual([false]);
+    const again = await ingestOk([published(fund, "d", 4, "i1")]);
+    expect(again.results.map((result) => [result.seq, result.duplicate])).toEqual([[3, true]]);
+
+    // And the topic carries on from there.
+    json.send("update_resource", edit(fund, "e", 5), "e3");
+    expect(await json.next((f) => f.id === "e3")).toMatchObject({ event: "resource_updated", seq: 4 });
+    expect(json.frames.filter((frame) => frame.event === "error")).toEqual([]);
+    json.close();
+    watcher.close();
   });
 });
