@@ -3,7 +3,11 @@
  * subscriptions do not fit in their attachment (hub.ts), read back when a hub wakes from
  * hibernation. A Socket.IO hub keeps its own beside it (socketio/socketio-store.ts).
  */
-import { addColumnIfMissing } from "../storage/sql";
+import * as v from "valibot";
+import { addColumnIfMissing, safeJson } from "../storage/sql";
+
+/** A stored zone filter; one that does not parse filters nothing rather than failing the wake. */
+const ZonesSchema = v.array(v.string());
 
 export interface StoredSubscription {
   socketId: string;
@@ -52,7 +56,7 @@ export class HubStore {
       .map((row) => ({
         socketId: row.socket_id,
         topic: row.topic,
-        zones: row.zones === null ? null : (JSON.parse(row.zones) as string[]),
+        zones: row.zones === null ? null : storedZones(row.zones),
         explicit: row.explicit === 1,
         editing: row.editing === 1,
       }));
@@ -93,4 +97,9 @@ export class HubStore {
   setLastRenewAt(at: number): void {
     this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_renew_at', ?)", at);
   }
+}
+
+function storedZones(text: string): string[] | null {
+  const zones = v.safeParse(ZonesSchema, safeJson(text));
+  return zones.success ? zones.output : null;
 }

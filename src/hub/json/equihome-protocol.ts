@@ -2,6 +2,7 @@
  * The Equihome JSON protocol on a hub: one socket's client events in, server events out. The
  * hub Durable Object owns the sockets; this owns what they say.
  */
+import * as v from "valibot";
 import { accessEndsAt, canAccess, hasScope, type Principal } from "../../auth/principal";
 import { type AuthConfig, verifyToken } from "../../auth/verify-token";
 import type { DocumentDurableObject } from "../../document/document-durable-object";
@@ -36,6 +37,7 @@ import {
 } from "../../protocol/limits";
 import { parseTopicName, type TopicEvent, topicName } from "../../protocol/topics";
 import { type InboundSocket, type InboundWire, Malformed } from "../../socket-host/inbound";
+import { safeJson } from "../../storage/sql";
 import type { LocalSubscription, SubscriberSocket, SubscriptionIndex } from "../subscriptions";
 
 export interface JsonSocket extends SubscriberSocket, InboundSocket {
@@ -424,12 +426,16 @@ function send(socket: JsonSocket, text: string): void {
  * them changed, so the subscriber's `seq` stays contiguous.
  */
 export function filterZones(frame: string, zones: string[]): string {
-  const parsed = JSON.parse(frame) as { event: string; data?: { zone_updates?: Record<string, unknown> } };
-  const updates = parsed.data?.zone_updates;
-  if (parsed.event !== "traffic_light_update" || !updates) return frame;
-  parsed.data = {
-    ...parsed.data,
-    zone_updates: Object.fromEntries(Object.entries(updates).filter(([zone]) => zones.includes(zone))),
-  };
+  // Checked with `v.is`, then changed in place: the frame keeps its own key order.
+  const parsed = safeJson(frame);
+  if (!v.is(TrafficLightFrame, parsed)) return frame;
+  const updates = Object.entries(parsed.data.zone_updates).filter(([zone]) => zones.includes(zone));
+  parsed.data.zone_updates = Object.fromEntries(updates);
   return JSON.stringify(parsed);
 }
+
+/** The frames `filterZones` rewrites (loose: every other field is kept as it is). */
+const TrafficLightFrame = v.looseObject({
+  event: v.literal("traffic_light_update"),
+  data: v.looseObject({ zone_updates: v.record(v.string(), v.unknown()) }),
+});

@@ -2,7 +2,21 @@
  * What a Socket.IO hub keeps beside the hub's store: when it last pinged its sessions, and the
  * records closed sessions leave for connection state recovery.
  */
+import * as v from "valibot";
+import { PrincipalSchema } from "../../socket-host/attachment";
+import { safeJson } from "../../storage/sql";
 import type { RecoveryRecord } from "./socketio-protocol";
+
+/** A stored record, checked as it is read back: one that does not parse resumes nothing. */
+const RecoveryRecordSchema = v.object({
+  principal: PrincipalSchema,
+  rooms: v.array(v.string()),
+  log: v.object({
+    next: v.number(),
+    log: v.array(v.object({ offset: v.number(), topic: v.string(), seq: v.number() })),
+    baseline: v.record(v.string(), v.number()),
+  }),
+});
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -41,7 +55,9 @@ export class SocketIoStore {
     const row = this.#sql
       .exec<{ record: string }>("DELETE FROM sio_recovery WHERE pid = ? AND expires_at > ? RETURNING record", pid, now)
       .toArray()[0];
-    return row ? (JSON.parse(row.record) as RecoveryRecord) : null;
+    if (!row) return null;
+    const record = v.safeParse(RecoveryRecordSchema, safeJson(row.record));
+    return record.success ? record.output : null;
   }
 
   pruneRecovery(now: number): void {
