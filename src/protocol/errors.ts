@@ -90,6 +90,12 @@ export const ISSUE_CODES = {
    * events again, with their ids, to learn their seqs; they are not applied twice.
    */
   publish_pending: ["server_error"],
+  /**
+   * `update_resource`: the document could not be reached to confirm the edit, after retries. It
+   * may be stored (then its `resource_updated` with the request's id still arrives). Send the
+   * same request again, with the same id: it is applied at most once.
+   */
+  edit_unconfirmed: ["server_error"],
 
   // y-websocket update refusals: the `<issue>` of `permission-denied` `refused: <issue>: …` and
   // of close 4400 `update refused: <issue>`; no error event. Drop that change.

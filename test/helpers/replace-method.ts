@@ -69,14 +69,17 @@ export function failCalls<O extends Rpc.DurableObjectBranded>(
 /**
  * Makes every call of `method` on the stubs `namespace.getByName` returns run on the object as
  * usual and then fail in the caller with `message`: the object did the work, the caller never
- * learns it (a crash or a lost connection between the two). Returns what puts it back (call it
- * when the test is done, and from `afterEach`).
+ * learns it (a crash or a lost connection between the two). `times`: only the first so many
+ * calls lose their reply (default: every call). Returns what puts it back (call it when the
+ * test is done, and from `afterEach`).
  */
 export function loseReplies<O extends Rpc.DurableObjectBranded>(
   namespace: DurableObjectNamespace<O>,
   method: string,
   message: string,
+  times = Number.POSITIVE_INFINITY,
 ): () => void {
+  let lost = 0;
   const getByName = Object.getOwnPropertyDescriptor(namespace, "getByName");
   const original = namespace.getByName;
   Object.defineProperty(namespace, "getByName", {
@@ -90,7 +93,9 @@ export function loseReplies<O extends Rpc.DurableObjectBranded>(
           if (typeof value !== "function") return value;
           if (key !== method) return (...args: unknown[]) => Reflect.apply(value, target, args);
           return async (...args: unknown[]) => {
-            await Reflect.apply(value, target, args);
+            const result: unknown = await Reflect.apply(value, target, args);
+            if (lost >= times) return result;
+            lost += 1;
             throw new Error(message);
           };
         },

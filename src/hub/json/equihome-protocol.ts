@@ -269,7 +269,7 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
     // The socket and message id are the edit's dedupe key: the same request twice is applied once.
     const path = message.data.path as string;
     const id = message.id;
-    const result = await this.hub.document(documentName(ref)).applyEdit(ref, {
+    const { result, retried } = await this.#applyEdit(ref, {
       path,
       value: message.data.value,
       updatedBy: socket.principal.email,
@@ -280,11 +280,39 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
       throw new ProtocolError(code, text, details ? { details } : {});
     }
     // Success is acknowledged by the resource_updated that reaches this socket with the id; a
-    // repeat, already delivered, is acknowledged again the same way (not yet published: its
-    // first acknowledgement is still to come).
-    if (result.duplicate && result.seq !== null) {
+    // client's repeat, already delivered, is acknowledged again the same way (not yet published:
+    // its first acknowledgement is still to come). The hub's own retry is not a repeat: the
+    // first attempt's event carries the acknowledgement.
+    if (result.duplicate && result.seq !== null && !retried) {
       const data = { ...ref, path, value: message.data.value, updated_by: socket.principal.email };
       send(socket, encodeServerEvent({ event: "resource_updated", data, id, seq: result.seq }));
+    }
+  }
+
+  /**
+   * An edit with a dedupe id is safe to send again, so a call that failed in transit (the
+   * document restarted, the reply was lost) is retried on a fresh stub: the document applies it
+   * at most once and answers a repeat as a duplicate. When every attempt fails the outcome is
+   * unknown, and the editor is told so (`edit_unconfirmed`), never that the edit failed. An edit
+   * without an id is sent once: repeating it could apply it twice.
+   */
+  async #applyEdit(ref: ResourceRef, edit: Parameters<DocumentDurableObject["applyEdit"]>[1]) {
+    const name = documentName(ref);
+    if (edit.dedupeId === undefined)
+      return { result: await this.hub.document(name).applyEdit(ref, edit), retried: false };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return { result: await this.hub.document(name).applyEdit(ref, edit), retried: attempt > 0 };
+      } catch (error) {
+        if (attempt >= EDIT_RETRY_DELAYS_MS.length) {
+          console.warn(`update_resource on ${name}: unconfirmed after ${attempt + 1} attempts`, error);
+          throw new ProtocolError("server_error", "The edit could not be confirmed; send it again with the same id", {
+            details: { issue: "edit_unconfirmed" },
+            cause: error,
+          });
+        }
+        await new Promise((resolve) => setTimeout(resolve, EDIT_RETRY_DELAYS_MS[attempt]));
+      }
     }
   }
 
@@ -366,6 +394,9 @@ export function connectionLimitFrame(): string {
     }),
   );
 }
+
+/** How long the hub waits before each retry of an edit whose call failed (then it gives up). */
+const EDIT_RETRY_DELAYS_MS = [100, 400, 1600];
 
 const CLIENT_EVENTS = [
   "subscribe",
