@@ -353,10 +353,23 @@ describe("the shared document from y-websocket clients", () => {
   it("a connection whose token runs out is closed with 4401 by the alarm, also after the document was evicted", async () => {
     const fund = unique("fund");
     const stub = env.DOCUMENT.getByName(`fund:${fund}`);
+    const jane = await connect(await editor("jane"));
+    await startEditing(jane, fund);
+    const editorsFrame = (...subs: string[]) =>
+      JSON.stringify({
+        event: "editors_updated",
+        data: {
+          resource_type: "fund",
+          resource_id: fund,
+          editors: subs.map((sub) => ({ user_id: sub, email: `${sub}@example.com` })),
+        },
+      });
+    const editorsNow = (...subs: string[]) => jane.next((frame) => JSON.stringify(frame) === editorsFrame(...subs));
     const short = await connectYjs(`fund/${fund}`, await editor("shorty", { ttl: 60 }));
     const long = await connectYjs(`fund/${fund}`, await editor("longo", { ttl: 3600 }));
     await short.until(() => short.synced, "sync");
     await long.until(() => long.synced, "sync");
+    await editorsNow("jane", "longo", "shorty");
     short.doc.getMap("data").set("before", 1);
     await long.until(() => long.data.before === 1, "the edit relayed");
     // The connections come back from their attachments; the stored alarm outlives the object.
@@ -373,6 +386,8 @@ describe("the shared document from y-websocket clients", () => {
     expect(ran).toBe(true);
     await short.until(() => short.closed !== null, "the expired connection closed");
     expect(short.closed).toEqual({ code: 4401, reason: "token expired" });
+    // The JSON editor hears of it, the frame byte for byte as the JSON hub encodes it.
+    await editorsNow("jane", "longo");
     // The other connection was restored too, and still syncs.
     expect(long.closed).toBeNull();
     long.doc.getMap("data").set("after", 2);
@@ -382,6 +397,7 @@ describe("the shared document from y-websocket clients", () => {
     expect((await stub.describe()).connections).toBe(2);
     reader.close();
     long.close();
+    jane.close();
   });
 });
 
