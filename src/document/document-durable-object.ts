@@ -8,10 +8,12 @@
  * - {@link YjsConnections}: the y-websocket clients (sockets held here, hibernating) and presence;
  * - {@link EditorsRegistry}: who edits, and `editors_updated` to the JSON editors' hubs.
  *
- * Nothing keeps an idle document awake: presence has no timer, and the one alarm (token
- * expiry, outbox retry, compaction of an idle log) is cleared once there is nothing to do.
+ * Its y-websocket sockets live on the socket host (socket-host/), as the hubs' do: hibernation,
+ * the attachment, restore after a wake, the inbound pipeline and the one alarm, whose periodic
+ * work here is the document's own ({@link tick}: outbox retry, compaction of an idle log).
+ * Nothing keeps an idle document awake: presence has no timer, and the alarm is not set again
+ * once there is nothing to do.
  */
-import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
 import * as Y from "yjs";
 import type { Env } from "../env";
@@ -19,6 +21,8 @@ import { DOCUMENT_NAME_HEADER, PRINCIPAL_HEADER } from "../internal-headers";
 import { EDITABLE_RESOURCES, type EditableResourceType, type ResourceRef } from "../protocol/equihome/editing";
 import { DELIVERY_RETRY_MS, DOCUMENT_IDLE_COMPACT_MS } from "../protocol/limits";
 import { PrincipalSchema } from "../socket-host/attachment";
+import { receive } from "../socket-host/inbound";
+import { SocketHost } from "../socket-host/socket-host";
 import { safeJson } from "../storage/sql";
 import { documentJson } from "./doc-model";
 import { DocumentStore, type JsonEditor } from "./document-store";
@@ -26,12 +30,12 @@ import { type Editor, EditorsRegistry } from "./editors";
 import { type BatchResult, type EditOrigin, type EditResult, Edits, type JsonEdit, resourceEvents } from "./edits";
 import { LiveDocument } from "./live-document";
 import { Outbox } from "./outbox";
-import { YjsConnections } from "./yjs-connections";
+import { YJS_ATTACHMENT, type YjsConnection, YjsConnections } from "./yjs-connections";
 
 export type { Editor } from "./editors";
 export type { BatchError, BatchResult, EditError, EditResult, JsonEdit } from "./edits";
 
-export class DocumentDurableObject extends DurableObject<Env> {
+export class DocumentDurableObject extends SocketHost<Env, YjsConnection> {
   #resource: ResourceRef | null = null;
   #store: DocumentStore;
   #live: LiveDocument<EditOrigin>;
@@ -39,8 +43,6 @@ export class DocumentDurableObject extends DurableObject<Env> {
   #edits: Edits;
   #connections: YjsConnections;
   #editors: EditorsRegistry;
-  /** When the alarm is set for, as far as this instance knows. */
-  #alarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -53,26 +55,28 @@ export class DocumentDurableObject extends DurableObject<Env> {
       events: (leaves, origin) => resourceEvents(resource(), leaves, origin),
       stored: (update, origin, outboxId) => {
         this.#connections.relay(update, origin?.kind === "yjs" ? origin.connection : null);
-        // Publishing starts now; a JSON edit's caller then waits for its own row, a y-websocket
-        // update has nobody waiting. `flush` logs its failures: the alarm retries.
-        if (outboxId !== null) void this.#outbox.flush();
-        this.#alarmBy(this.#pendingWorkAt(outboxId !== null));
+        // A JSON edit's caller publishes its own row (Edits.apply); a y-websocket update is
+        // published before its frame's handler ends. `flush` logs its failures: the alarm retries.
+        if (outboxId !== null && origin?.kind !== "json") this.later(this.#outbox.flush(), "publishing the outbox");
+        this.planner.by(this.#pendingWorkAt(outboxId !== null));
       },
     });
     this.#edits = new Edits(this.#live, this.#store, this.#outbox, (reason) => ctx.abort(reason));
-    this.#connections = new YjsConnections(ctx, {
+    this.#connections = new YjsConnections({
       doc: this.#live.doc,
       applyUpdate: (update, connection) => {
         Y.applyUpdate(this.#live.doc, update, { kind: "yjs", connection } satisfies EditOrigin);
       },
       editorsChanged: () => this.#editors.changed(null),
-      alarmBy: (at) => this.#alarmBy(at),
+      accept: (ws, connection) => this.accept(ws, connection),
+      untrack: (ws) => this.untrack(ws),
+      expiry: (at) => this.planner.expiry(at),
+      expireIfDue: (connection, now) => this.expireIfDue(connection, now),
+      later: (task, what) => this.later(task, what),
     });
     this.#editors = new EditorsRegistry(this.#store, env.HUB, resource, () => this.#connections.principals());
-    // What is pending now was folded into the stored alarm when it arose, so that alarm is due no
-    // later than this: knowing it saves a storage write per wake.
-    const due = this.#earliestAlarm();
-    this.#alarmAt = due === Number.POSITIVE_INFINITY ? null : due;
+    this.restoreSockets(YJS_ATTACHMENT, (ws, data) => this.#connections.revive(ws, data));
+    this.restored();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -134,7 +138,7 @@ export class DocumentDurableObject extends DurableObject<Env> {
   }
 
   // -------------------------------------------------------------------------------------------
-  // y-websocket connections, and the alarm
+  // y-websocket connections (on the socket host), and the alarm's periodic work
 
   override async fetch(request: Request): Promise<Response> {
     const name = request.headers.get(DOCUMENT_NAME_HEADER);
@@ -147,24 +151,35 @@ export class DocumentDurableObject extends DurableObject<Env> {
     return this.#connections.accept(principal.output);
   }
 
-  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    this.#connections.message(ws, message);
+  protected sockets(): Iterable<YjsConnection> {
+    return this.#connections.all();
   }
 
-  override async webSocketClose(ws: WebSocket): Promise<void> {
-    await this.#connections.forget(ws);
+  protected expiresAt(connection: YjsConnection): number {
+    return this.#connections.expiresAt(connection);
   }
 
-  override async webSocketError(ws: WebSocket): Promise<void> {
-    await this.#connections.forget(ws);
+  protected expire(connection: YjsConnection): void {
+    this.#connections.expire(connection);
   }
 
-  override async alarm(): Promise<void> {
-    this.#alarmAt = null;
-    this.#connections.expire(Date.now());
+  protected frame(connection: YjsConnection, _ws: WebSocket, frame: string | ArrayBuffer): Promise<void> {
+    return receive(this.#connections, connection, frame, Date.now());
+  }
+
+  protected closed(connection: YjsConnection): void {
+    this.#connections.closed(connection);
+  }
+
+  /** After the expiries: the outbox retried, an idle log compacted. */
+  protected async tick(): Promise<void> {
     await this.#outbox.flush();
     if (this.#live.hasLog) this.#live.compact();
-    this.#alarmBy(this.#earliestAlarm());
+  }
+
+  /** An outbox retry when events wait, the compaction of a log that has gone idle. */
+  protected dueAt(): number {
+    return this.#pendingWorkAt(this.#outbox.pending());
   }
 
   #remember(resource: ResourceRef): void {
@@ -173,33 +188,13 @@ export class DocumentDurableObject extends DurableObject<Env> {
     this.#store.setName(`${resource.resource_type}:${resource.resource_id}`);
   }
 
-  /**
-   * When the one alarm is due: the earliest of a token expiry, an outbox retry (when events
-   * wait), the compaction of a log that has gone idle. A full scan, for the alarm and a wake;
-   * an update or a connection only moves the alarm earlier ({@link #alarmBy}).
-   */
-  #earliestAlarm(): number {
-    return Math.min(this.#pendingWorkAt(this.#outbox.pending()), this.#connections.earliestExpiry());
-  }
-
+  /** When the periodic work is due; an update only moves the alarm earlier (`planner.by`). */
   #pendingWorkAt(outboxPending: boolean): number {
     const now = Date.now();
     let at = Number.POSITIVE_INFINITY;
     if (outboxPending) at = Math.min(at, now + DELIVERY_RETRY_MS);
     if (this.#live.hasLog) at = Math.min(at, now + DOCUMENT_IDLE_COMPACT_MS);
     return at;
-  }
-
-  /** Sets the alarm for `at` unless it is already due no later. */
-  #alarmBy(at: number): void {
-    if (at === Number.POSITIVE_INFINITY || (this.#alarmAt !== null && this.#alarmAt <= at)) return;
-    this.#alarmAt = at;
-    // Not awaited: the output gate holds every reply until the alarm is written. A failed write
-    // is forgotten here, so the next update or wake sets it again.
-    this.ctx.storage.setAlarm(at).catch((error) => {
-      console.error("setting the document's alarm failed", error);
-      if (this.#alarmAt === at) this.#alarmAt = null;
-    });
   }
 }
 

@@ -1,13 +1,14 @@
 /**
  * Who edits the document: JSON editors (sessions opened through their hubs, kept in SQLite so
  * they outlive an eviction) and y-websocket users (their open connections). Every change of the
- * list is sent as `editors_updated` to the JSON editors, one call per hub; a socket its hub no
- * longer has is a session that ended without `end_editing`, and is dropped then.
+ * list is sent as `editors_updated` to the JSON editors, one call per hub, as a neutral event
+ * that the hub encodes for its wire; a socket its hub no longer has is a session that ended
+ * without `end_editing`, and is dropped then.
  */
 import type { Principal } from "../auth/principal";
 import type { Env } from "../env";
-import { encodeServerEvent } from "../protocol/equihome/codec";
 import type { ResourceRef } from "../protocol/equihome/editing";
+import type { DirectEvent } from "../protocol/topics";
 import type { DocumentStore, JsonEditor } from "./document-store";
 
 export interface Editor {
@@ -51,7 +52,7 @@ export class EditorsRegistry {
   async changed(except: string | null): Promise<void> {
     const resource = this.resource();
     if (resource === null) return;
-    const frame = encodeServerEvent({ event: "editors_updated", data: { ...resource, editors: this.list() } });
+    const event: DirectEvent = { event: "editors_updated", data: { ...resource, editors: this.list() } };
     const byHub = new Map<string, string[]>();
     for (const editor of this.store.editors()) {
       if (editor.socket === except) continue;
@@ -60,7 +61,7 @@ export class EditorsRegistry {
     await Promise.all(
       [...byHub].map(async ([hub, sockets]) => {
         try {
-          const { missing } = await this.hubs.getByName(hub).sendToSockets(sockets, frame);
+          const { missing } = await this.hubs.getByName(hub).sendEvent(sockets, event);
           for (const socket of missing) this.store.removeEditor(socket);
         } catch (error) {
           console.warn(`editors_updated to ${hub} failed`, error);

@@ -1,14 +1,16 @@
 /**
- * The document's y-websocket connections (held by its Durable Object, hibernating) and their
- * presence: accept with the sync handshake, check each frame (size, rate, token expiry, the
- * update's effect on the document), apply or refuse it, relay, and close with `CLOSE_CODES`.
- * A connection's state is its attachment, so it survives hibernation; presence does not (clients
- * renew it every 15 s).
+ * The document's y-websocket connections and their presence. The socket lifecycle is the
+ * socket host's (socket-host/: hibernation, the attachment, restore, the alarm that ends expired
+ * tokens, the inbound pipeline of size, rate, token expiry, refusal and close); this part is the
+ * y-websocket wire on it: the sync handshake, what each frame means, an update checked against
+ * the document before it touches it, and the close codes y-websocket clients see. A connection's
+ * state is its attachment, so it survives hibernation; presence does not (clients renew it every
+ * 15 s).
  */
 import * as v from "valibot";
 import * as Y from "yjs";
 import { accessEndsAt, hasScope, type Principal } from "../auth/principal";
-import { CLOSE_CODES } from "../protocol/errors";
+import { CLOSE_CODES, type ProtocolError } from "../protocol/errors";
 import {
   AWARENESS_QUERY_INTERVAL_MS,
   MAX_AWARENESS_CLIENTS_PER_CONNECTION,
@@ -29,32 +31,36 @@ import {
   encodeSyncStep2,
   encodeUpdate,
   YjsFrameError,
+  type YjsMessage,
 } from "../protocol/yjs/frames";
-import { PrincipalSchema } from "../socket-host/attachment";
+import { AttachmentIdSchema, AttachmentKind, PrincipalSchema } from "../socket-host/attachment";
+import { type InboundSocket, type InboundWire, Malformed } from "../socket-host/inbound";
 import { MessageRateLimiter } from "../socket-host/rate-limiter";
 import { Presence } from "./presence";
 import { checkUpdate } from "./update-check";
 
-const YjsAttachmentSchema = v.object({
-  v: v.literal(1),
-  id: v.string(),
+/** A connection through hibernation: its id, its user, the awareness clients it owns. */
+const YjsConnectionSchema = v.object({
+  id: AttachmentIdSchema,
   principal: PrincipalSchema,
   /** Awareness clients this connection owns, with their last clocks: [clientID, clock][]. */
   awareness: v.array(v.tuple([v.number(), v.number()])),
 });
+type YjsConnectionData = v.InferOutput<typeof YjsConnectionSchema>;
+export const YJS_ATTACHMENT = new AttachmentKind("document.yjs", 1, YjsConnectionSchema);
 
-export interface YjsConnection {
+export interface YjsConnection extends InboundSocket {
   id: string;
   ws: WebSocket;
   principal: Principal;
   canEdit: boolean;
   /** Owned awareness clients as last written to the attachment. */
   awareness: Map<number, number>;
-  rate: MessageRateLimiter;
   /** When this connection's last query-awareness was answered. */
   queriedAt: number;
 }
 
+/** What the connections need of the document and of its socket host. */
 export interface YjsConnectionsHost {
   /** The document the connections sync with. */
   doc: Y.Doc;
@@ -62,46 +68,47 @@ export interface YjsConnectionsHost {
   applyUpdate(update: Uint8Array, connection: YjsConnection): void;
   /** A connection opened or closed: the editors list changed. */
   editorsChanged(): Promise<void>;
-  /** Something is due at `at` (a token expiry). */
-  alarmBy(at: number): void;
+  /** Holds a new connection's WebSocket, accepted for hibernation. */
+  accept(ws: WebSocket, connection: YjsConnection): void;
+  /** Lets go of a WebSocket the connections closed. */
+  untrack(ws: WebSocket): void;
+  /** A token expiry, for the alarm. */
+  expiry(at: number): void;
+  /** Whether the connection's token has run out, ending it (once) if so. */
+  expireIfDue(connection: YjsConnection, now: number): boolean;
+  /** Work the current socket event waits for before it ends (the socket host's `later`). */
+  later(task: Promise<void>, what: string): void;
 }
 
-export class YjsConnections {
-  #connections = new Map<WebSocket, YjsConnection>();
+export class YjsConnections implements InboundWire<YjsConnection, string | ArrayBuffer, YjsMessage> {
+  readonly maxFrameBytes = MAX_YJS_FRAME_BYTES;
+  #connections = new Set<YjsConnection>();
   #presence = new Presence({
     clientsPerOwner: MAX_AWARENESS_CLIENTS_PER_CONNECTION,
     stateBytes: MAX_AWARENESS_STATE_BYTES,
     totalBytes: MAX_PRESENCE_BYTES,
   });
 
-  constructor(
-    private readonly ctx: DurableObjectState,
-    private readonly host: YjsConnectionsHost,
-  ) {
-    for (const ws of ctx.getWebSockets()) {
-      const attachment = v.safeParse(YjsAttachmentSchema, ws.deserializeAttachment());
-      if (!attachment.success) {
-        ws.close(CLOSE_CODES.internal_error, "connection state lost; reconnect");
-        continue;
-      }
-      const { id, principal, awareness } = attachment.output;
-      this.#connections.set(ws, newConnection(id, ws, principal, new Map(awareness)));
-    }
-  }
+  constructor(private readonly host: YjsConnectionsHost) {}
 
   get size(): number {
     return this.#connections.size;
   }
 
-  *principals(): Iterable<Principal> {
-    for (const connection of this.#connections.values()) yield connection.principal;
+  /** The open connections. */
+  all(): Iterable<YjsConnection> {
+    return this.#connections;
   }
 
-  /** The earliest token expiry of the open connections (infinity when none). */
-  earliestExpiry(): number {
-    let at = Number.POSITIVE_INFINITY;
-    for (const { principal } of this.#connections.values()) at = Math.min(at, accessEndsAt(principal));
-    return at;
+  *principals(): Iterable<Principal> {
+    for (const connection of this.#connections) yield connection.principal;
+  }
+
+  /** A connection back from hibernation, from its attachment. */
+  revive(ws: WebSocket, { id, principal, awareness }: YjsConnectionData): YjsConnection {
+    const connection = newConnection(id, ws, principal, new Map(awareness));
+    this.#connections.add(connection);
+    return connection;
   }
 
   /** Accepts an upgrade the Worker verified, and starts the sync. */
@@ -109,7 +116,7 @@ export class YjsConnections {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     let open = 0;
-    for (const connection of this.#connections.values()) if (connection.principal.sub === principal.sub) open += 1;
+    for (const connection of this.#connections) if (connection.principal.sub === principal.sub) open += 1;
     if (open >= MAX_YJS_CONNECTIONS_PER_USER) {
       // Accepted, then closed with a reason: a refused upgrade tells a browser client nothing.
       server.accept();
@@ -119,78 +126,90 @@ export class YjsConnections {
       );
       return new Response(null, { status: 101, webSocket: client });
     }
-    this.ctx.acceptWebSocket(server);
     const connection = newConnection(crypto.randomUUID(), server, principal, new Map());
-    this.#connections.set(server, connection);
+    this.host.accept(server, connection);
+    this.#connections.add(connection);
     this.#writeAttachment(connection);
     server.send(encodeSyncStep1(Y.encodeStateVector(this.host.doc)));
     const states = this.#presence.all();
     if (states.length > 0) server.send(encodeAwareness(encodeAwarenessUpdate(states)));
-    this.host.alarmBy(accessEndsAt(principal));
+    this.host.expiry(accessEndsAt(principal));
     await this.host.editorsChanged();
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  /** One frame: the inbound checks in order, then the message. */
-  message(ws: WebSocket, message: string | ArrayBuffer): void {
-    const connection = this.#connections.get(ws);
-    if (!connection) {
-      ws.close(CLOSE_CODES.internal_error, "connection state lost; reconnect");
-      return;
+  /** The runtime reported the connection's WebSocket closed (or failed). */
+  closed(connection: YjsConnection): void {
+    this.#drop(connection);
+  }
+
+  // The inbound pipeline's wire (socket-host/inbound.ts): y-websocket has no error message, so
+  // everything a client must know is told by permission-denied or by the close.
+
+  expiresAt(connection: YjsConnection): number {
+    return accessEndsAt(connection.principal);
+  }
+
+  decode(_connection: YjsConnection, frame: string | ArrayBuffer): YjsMessage | Malformed {
+    if (typeof frame === "string") {
+      return new Malformed(null, { code: CLOSE_CODES.unsupported_data, reason: "y-websocket frames are binary" });
     }
-    if (accessEndsAt(connection.principal) <= Date.now()) {
-      this.#close(connection, CLOSE_CODES.authentication_failed, "token expired");
-      return;
-    }
-    if (typeof message === "string") {
-      this.#close(connection, CLOSE_CODES.unsupported_data, "y-websocket frames are binary");
-      return;
-    }
-    if (message.byteLength > MAX_YJS_FRAME_BYTES) {
-      this.#close(connection, CLOSE_CODES.message_too_big, "frame too large");
-      return;
-    }
-    const verdict = connection.rate.check(Date.now());
-    if (verdict === "close") {
-      this.#close(connection, CLOSE_CODES.policy_violation, "message rate limit exceeded");
-      return;
-    }
-    // y-websocket has no error message: a dropped frame is resent by the next sync.
-    if (verdict !== "accept") return;
     try {
-      this.#handle(connection, new Uint8Array(message));
+      return decodeYjsMessage(new Uint8Array(frame));
     } catch (error) {
       if (error instanceof YjsFrameError) {
-        this.#close(connection, CLOSE_CODES.unsupported_data, "malformed message");
-        return;
+        return new Malformed(null, { code: CLOSE_CODES.unsupported_data, reason: "malformed message" });
       }
-      console.error("y-websocket message failed", error);
-      this.#close(connection, CLOSE_CODES.internal_error, "server error; reconnect");
+      console.error("decoding a y-websocket message failed", error);
+      return new Malformed(null, { code: CLOSE_CODES.internal_error, reason: "server error; reconnect" });
     }
   }
 
-  /** Closes the connections whose token has expired by `now`. */
-  expire(now: number): void {
-    for (const connection of [...this.#connections.values()]) {
-      if (accessEndsAt(connection.principal) <= now) {
-        this.#close(connection, CLOSE_CODES.authentication_failed, "token expired");
-      }
-    }
+  /** y-websocket cannot renew a token on its connection: every frame needs one. */
+  needsToken(): boolean {
+    return true;
   }
 
-  /** A closed socket: its presence goes, and the editors hear of it. */
-  async forget(ws: WebSocket): Promise<void> {
-    const connection = this.#connections.get(ws);
-    if (!connection) return;
-    this.#connections.delete(ws);
-    const removals: AwarenessEntry[] = this.#presence.removeOwner(connection.id, connection.awareness);
-    if (removals.length > 0) this.#broadcast(encodeAwareness(encodeAwarenessUpdate(removals)), null);
+  async run(connection: YjsConnection, message: YjsMessage): Promise<void> {
+    // A frame queued behind one that closed the connection (a refused update) is not applied.
+    if (!this.#connections.has(connection)) return;
     try {
-      ws.close(CLOSE_CODES.normal, "closed");
+      this.#handle(connection, message);
+    } catch (error) {
+      if (!(error instanceof YjsFrameError)) throw error;
+      this.close(connection, CLOSE_CODES.unsupported_data, "malformed message");
+    }
+  }
+
+  /**
+   * A refusal from the pipeline. A rate-limited frame is dropped silently (the next sync resends
+   * what it carried); a frame too large is closed by the pipeline right after; a failure of ours
+   * (`server_error`) closes the connection for the client to reconnect to a clean state.
+   */
+  refuse(connection: YjsConnection, error: ProtocolError): void {
+    if (error.code === "server_error") this.close(connection, CLOSE_CODES.internal_error, "server error; reconnect");
+  }
+
+  expire(connection: YjsConnection): void {
+    this.close(connection, CLOSE_CODES.authentication_failed, "token expired");
+  }
+
+  close(connection: YjsConnection, code: number, reason: string): void {
+    try {
+      connection.ws.close(code, reason);
     } catch {
       // already closed
     }
-    await this.host.editorsChanged();
+    this.host.untrack(connection.ws);
+    this.#drop(connection);
+  }
+
+  /** A connection ends: its presence goes, and the editors hear of it. */
+  #drop(connection: YjsConnection): void {
+    if (!this.#connections.delete(connection)) return;
+    const removals: AwarenessEntry[] = this.#presence.removeOwner(connection.id, connection.awareness);
+    if (removals.length > 0) this.#broadcast(encodeAwareness(encodeAwarenessUpdate(removals)), null);
+    this.host.later(this.host.editorsChanged(), "editors_updated after a y-websocket connection closed");
   }
 
   /** Relays a stored update to every connection but the one it came from. */
@@ -198,8 +217,7 @@ export class YjsConnections {
     this.#broadcast(encodeUpdate(update), from);
   }
 
-  #handle(connection: YjsConnection, frame: Uint8Array): void {
-    const message = decodeYjsMessage(frame);
+  #handle(connection: YjsConnection, message: YjsMessage): void {
     switch (message.type) {
       case "sync-step1": {
         let diff: Uint8Array;
@@ -272,17 +290,7 @@ export class YjsConnections {
   /** A refused update: the reason as y-websocket's permission-denied, then the close. */
   #refuse(connection: YjsConnection, issue: string, message: string): void {
     connection.ws.send(encodePermissionDenied(`refused: ${issue}: ${message}`));
-    this.#close(connection, CLOSE_CODES.update_refused, `update refused: ${issue}`);
-  }
-
-  #close(connection: YjsConnection, code: number, reason: string): void {
-    try {
-      connection.ws.close(code, reason);
-    } catch {
-      // already closed
-    }
-    // `forget` only logs its failures (editors_updated is best effort).
-    void this.forget(connection.ws);
+    this.close(connection, CLOSE_CODES.update_refused, `update refused: ${issue}`);
   }
 
   /** Keeps the attachment's owned awareness clients in step, written only when the set changes. */
@@ -295,17 +303,19 @@ export class YjsConnections {
   }
 
   #writeAttachment(connection: YjsConnection): void {
-    connection.ws.serializeAttachment({
-      v: 1,
-      id: connection.id,
-      principal: connection.principal,
-      awareness: [...connection.awareness],
-    } satisfies v.InferOutput<typeof YjsAttachmentSchema>);
+    const { id, principal, awareness } = connection;
+    YJS_ATTACHMENT.write(connection.ws, { id, principal, awareness: [...awareness] });
   }
 
+  /**
+   * Sends to every connection but `except`. One whose token ran out is ended instead: the alarm
+   * closes idle ones up to a spacing late under load (socket-host/alarm-planner.ts), and nothing
+   * reaches a connection past its token's end.
+   */
   #broadcast(frame: Uint8Array, except: YjsConnection | null): void {
-    for (const connection of this.#connections.values()) {
-      if (connection === except) continue;
+    const now = Date.now();
+    for (const connection of this.#connections) {
+      if (connection === except || this.host.expireIfDue(connection, now)) continue;
       try {
         connection.ws.send(frame);
       } catch {
@@ -317,7 +327,8 @@ export class YjsConnections {
 
 function newConnection(id: string, ws: WebSocket, principal: Principal, awareness: Map<number, number>): YjsConnection {
   const canEdit = hasScope(principal, "edit");
-  return { id, ws, principal, canEdit, awareness, rate: new MessageRateLimiter(Date.now()), queriedAt: 0 };
+  const rate = new MessageRateLimiter(Date.now());
+  return { id, ws, principal, canEdit, awareness, rate, inbox: Promise.resolve(), queriedAt: 0 };
 }
 
 /** Decodes an update to check it before it touches the document. */

@@ -58,6 +58,16 @@ export interface TopicEvent {
 }
 
 /**
+ * An event for some sockets directly, outside any topic and its seqs: a document's
+ * `editors_updated` to the JSON editors of its hubs. Neutral like {@link TopicEvent}: the
+ * receiving hub puts it on its wire at its edge.
+ */
+export interface DirectEvent {
+  event: string;
+  data: Record<string, unknown>;
+}
+
+/**
  * One topic → hub delivery. `after` is the seq the topic believes the hub has delivered: the
  * events follow it without a gap. A resync says the events between `after` and `seq` are no
  * longer held: the hub tells its sockets to resync and carries on from `seq`, with `latest`

@@ -1,8 +1,9 @@
 /**
  * What each socket carries through hibernation: `{ns, v, data}`, a namespaced, versioned and
  * typed attachment, validated when read back. The namespace says which kind of object wrote it
- * (a JSON hub, a Socket.IO hub), the version which shape `data` has: an object woken with an
- * attachment of another namespace or version refuses it cleanly instead of misreading it.
+ * (a JSON hub, a Socket.IO hub, a document's y-websocket side), the version which shape `data`
+ * has: an object woken with an attachment of another namespace or version refuses it cleanly
+ * instead of misreading it.
  * workerd caps an attachment at 2,048 bytes (serialized); what may not fit goes to SQLite.
  */
 import * as v from "valibot";

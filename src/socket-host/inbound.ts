@@ -5,8 +5,9 @@
  * decodes into a command, how a refusal and an expiry are told to the client, how the socket
  * closes.
  */
-import { exceedsBytes } from "../protocol/equihome/codec";
+
 import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
+import { exceedsBytes } from "../protocol/limits";
 import type { MessageRateLimiter } from "./rate-limiter";
 
 /** What the pipeline keeps per socket. */
@@ -31,7 +32,7 @@ export class Malformed {
 }
 
 export interface InboundWire<S extends InboundSocket, F, C> {
-  /** Largest text frame, in UTF-8 bytes; null when the transport bounds frames itself. */
+  /** Largest frame, text in UTF-8 bytes or binary; null when the transport bounds frames itself. */
   readonly maxFrameBytes: number | null;
   /** When the socket's token stops being valid (ms); +Infinity while it has none. */
   expiresAt(socket: S): number;
@@ -81,7 +82,7 @@ async function handle<S extends InboundSocket, F extends string | ArrayBuffer, C
   socket: S,
   frame: F,
 ): Promise<void> {
-  if (wire.maxFrameBytes !== null && typeof frame === "string" && exceedsBytes(frame, wire.maxFrameBytes)) {
+  if (wire.maxFrameBytes !== null && tooLarge(frame, wire.maxFrameBytes)) {
     const refusal = new ProtocolError("invalid_message", `Frame is over ${wire.maxFrameBytes} bytes`, {
       details: { issue: "frame_too_large", limit: wire.maxFrameBytes },
     });
@@ -104,6 +105,11 @@ async function handle<S extends InboundSocket, F extends string | ArrayBuffer, C
   } catch (error) {
     wire.refuse(socket, asRefusal(error, "a command failed"), command, frame);
   }
+}
+
+/** Text is measured in UTF-8 bytes, binary (y-websocket's frames) as it is. */
+function tooLarge(frame: string | ArrayBuffer, maxBytes: number): boolean {
+  return typeof frame === "string" ? exceedsBytes(frame, maxBytes) : frame.byteLength > maxBytes;
 }
 
 /**

@@ -7,6 +7,12 @@
  *
  * A subclass calls {@link restoreSockets} at the end of its constructor (its own fields exist
  * only then), and keeps every socket it holds, hibernatable or not, in {@link sockets}.
+ *
+ * It is a base class, not a helper the object holds, because the runtime delivers socket events
+ * and the alarm to methods of the Durable Object class itself. Its subclasses are the two hubs
+ * and the document: for the document, sockets are one job of several, so its periodic work
+ * ({@link tick}, {@link dueAt}) is the document's own (publishing, compaction), and the sockets'
+ * meaning stays in a part it holds (document/yjs-connections.ts).
  */
 import { DurableObject } from "cloudflare:workers";
 import { CLOSE_CODES } from "../protocol/errors";
@@ -19,6 +25,8 @@ export abstract class SocketHost<E, S extends object> extends DurableObject<E> {
   readonly #byWebSocket = new Map<WebSocket, S>();
   /** Sockets told their token expired, so a send racing the close does not tell them twice. */
   readonly #expired = new WeakSet<S>();
+  /** Work started by a socket event that nobody else waits for ({@link later}). */
+  readonly #later = new Set<Promise<void>>();
 
   constructor(ctx: DurableObjectState, env: E) {
     super(ctx, env);
@@ -53,6 +61,25 @@ export abstract class SocketHost<E, S extends object> extends DurableObject<E> {
 
   protected get webSocketCount(): number {
     return this.#byWebSocket.size;
+  }
+
+  /**
+   * Work a socket event starts that nobody waits for (telling others a socket left, publishing
+   * what a socket's frame stored): the handler of the event (a socket event or the alarm) waits
+   * for it before it returns, so nothing floats past the event. Work started elsewhere (an RPC
+   * whose relay ended an expired socket) is held the same way until the next handler waits for
+   * it. A failure is logged with `what`.
+   */
+  protected later(task: Promise<void>, what: string): void {
+    const tracked: Promise<void> = task
+      .catch((error: unknown) => console.error(`${what} failed`, error))
+      .finally(() => this.#later.delete(tracked));
+    this.#later.add(tracked);
+  }
+
+  /** Waits for the work of {@link later}, also what that work started in turn. */
+  async #settle(): Promise<void> {
+    while (this.#later.size > 0) await Promise.all(this.#later);
   }
 
   /**
@@ -100,6 +127,7 @@ export abstract class SocketHost<E, S extends object> extends DurableObject<E> {
       return;
     }
     await this.frame(socket, ws, message);
+    await this.#settle();
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
@@ -110,10 +138,12 @@ export abstract class SocketHost<E, S extends object> extends DurableObject<E> {
     } catch {
       // already closed
     }
+    await this.#settle();
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
     this.#dropped(ws);
+    await this.#settle();
   }
 
   #dropped(ws: WebSocket): void {
@@ -131,6 +161,7 @@ export abstract class SocketHost<E, S extends object> extends DurableObject<E> {
     for (const socket of [...this.sockets()]) if (this.expireIfDue(socket, now)) expired += 1;
     if (expired > 0) this.planner.expired(now);
     await this.tick(now);
+    await this.#settle();
     this.planner.by(this.#nextAlarm());
   }
 

@@ -1,6 +1,6 @@
-import { evictDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import * as Y from "yjs";
 import { DOCUMENT_COMPACT_UPDATES, MAX_EDIT_VALUE_BYTES } from "../../src/protocol/limits";
 import { connect, type Frame, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
@@ -348,6 +348,56 @@ describe("the shared document from y-websocket clients", () => {
     const server = ((await (await readDocument(fund)).json()) as { document: unknown }).document;
     expect(server).toEqual({ kept: true });
     writer.close();
+  });
+
+  it("a connection whose token runs out is closed with 4401 by the alarm, also after the document was evicted", async () => {
+    const fund = unique("fund");
+    const stub = env.DOCUMENT.getByName(`fund:${fund}`);
+    const jane = await connect(await editor("jane"));
+    await startEditing(jane, fund);
+    const editorsFrame = (...subs: string[]) =>
+      JSON.stringify({
+        event: "editors_updated",
+        data: {
+          resource_type: "fund",
+          resource_id: fund,
+          editors: subs.map((sub) => ({ user_id: sub, email: `${sub}@example.com` })),
+        },
+      });
+    const editorsNow = (...subs: string[]) => jane.next((frame) => JSON.stringify(frame) === editorsFrame(...subs));
+    const short = await connectYjs(`fund/${fund}`, await editor("shorty", { ttl: 60 }));
+    const long = await connectYjs(`fund/${fund}`, await editor("longo", { ttl: 3600 }));
+    await short.until(() => short.synced, "sync");
+    await long.until(() => long.synced, "sync");
+    await editorsNow("jane", "longo", "shorty");
+    short.doc.getMap("data").set("before", 1);
+    await long.until(() => long.data.before === 1, "the edit relayed");
+    // The connections come back from their attachments; the stored alarm outlives the object.
+    await evictDurableObject(stub);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    let ran: boolean;
+    try {
+      // Past the short token's end (60 s, and the 30 s clock tolerance), well before the long one's.
+      vi.setSystemTime(Date.now() + 120_000);
+      ran = await runDurableObjectAlarm(stub);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(ran).toBe(true);
+    await short.until(() => short.closed !== null, "the expired connection closed");
+    expect(short.closed).toEqual({ code: 4401, reason: "token expired" });
+    // The JSON editor hears of it, the frame byte for byte as the JSON hub encodes it.
+    await editorsNow("jane", "longo");
+    // The other connection was restored too, and still syncs.
+    expect(long.closed).toBeNull();
+    long.doc.getMap("data").set("after", 2);
+    await long.until(() => long.data.after === 2, "own edit");
+    const reader = await connectYjs(`fund/${fund}`, await editor("reader"));
+    await reader.until(() => reader.data.after === 2 && reader.data.before === 1, "both edits");
+    expect((await stub.describe()).connections).toBe(2);
+    reader.close();
+    long.close();
+    jane.close();
   });
 });
 

@@ -10,9 +10,10 @@ import { accessEndsAt, type Principal } from "../../auth/principal";
 import { authConfigFromEnv } from "../../auth/verify-token";
 import type { Env } from "../../env";
 import { HUB_NAME_HEADER, PRINCIPAL_HEADER } from "../../internal-headers";
+import { encodeServerEvent } from "../../protocol/equihome/codec";
 import { CLOSE_CODES } from "../../protocol/errors";
 import { MAX_JSON_SOCKETS_PER_USER } from "../../protocol/limits";
-import type { TopicEvent } from "../../protocol/topics";
+import type { DirectEvent, TopicEvent } from "../../protocol/topics";
 import { refusedSocket } from "../../routes/upgrade";
 import { AttachmentIdSchema, PrincipalSchema } from "../../socket-host/attachment";
 import { receive } from "../../socket-host/inbound";
@@ -71,10 +72,12 @@ export class JsonHubDurableObject extends Hub<JsonSocket, JsonSocketData> {
   }
 
   /**
-   * Sends one frame to some of this hub's sockets (editors_updated from a document). Returns the
-   * ids it no longer has (or whose token ran out), so the sender can forget them.
+   * Sends one event to some of this hub's sockets (editors_updated from a document), encoded
+   * here, once. Returns the ids it no longer has (or whose token ran out), so the sender can
+   * forget them.
    */
-  async sendToSockets(socketIds: string[], frame: string): Promise<{ missing: string[] }> {
+  async sendEvent(socketIds: string[], event: DirectEvent): Promise<{ missing: string[] }> {
+    const frame = encodeServerEvent(event);
     const missing: string[] = [];
     const now = Date.now();
     for (const id of socketIds) {

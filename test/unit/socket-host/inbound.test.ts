@@ -64,6 +64,25 @@ describe("the inbound pipeline", () => {
     expect(told).toEqual(["refused invalid_message/frame_too_large -", `closed ${CLOSE_CODES.message_too_big}`]);
   });
 
+  it("measures a binary frame by its bytes: over the limit, refused and closed the same way", async () => {
+    const told: string[] = [];
+    const wire: InboundWire<Socket, ArrayBuffer, number> = {
+      maxFrameBytes: 8,
+      expiresAt: (s) => s.expiresAt,
+      decode: (_socket, frame) => frame.byteLength,
+      needsToken: () => true,
+      run: async (_socket, bytes) => {
+        told.push(`ran ${bytes}`);
+      },
+      refuse: (_socket, error) => told.push(`refused ${error.details?.issue}`),
+      expire: () => told.push("expired"),
+      close: (_socket, code) => told.push(`closed ${code}`),
+    };
+    await receive(wire, socket(), new ArrayBuffer(8), 0);
+    await receive(wire, socket(), new ArrayBuffer(9), 0);
+    expect(told).toEqual(["ran 8", "refused frame_too_large", `closed ${CLOSE_CODES.message_too_big}`]);
+  });
+
   it("refuses past the burst with rate_limited", async () => {
     const { told, wire } = fakeWire();
     const s = socket();
