@@ -169,7 +169,7 @@ export class TopicDurableObject extends DurableObject<Env> {
     const from = lastSeq === null ? (seq === 0 ? 0 : -1) : Math.min(lastSeq, seq);
     console.warn(`topic ${topic}: hub ${hub} re-attached at seq ${from} (topic at ${seq})`);
     this.#register(hub, from);
-    void this.#pump(hub);
+    this.#startPump(hub);
     // A loop for this hub may still be finishing an old delivery; the alarm makes sure the
     // replay (or resync) goes out even if no event is published for a while.
     this.#alarmBy(Date.now() + DELIVERY_FLUSH_MS);
@@ -265,7 +265,7 @@ export class TopicDurableObject extends DurableObject<Env> {
     // them; it also records the positions the loops reach.
     this.#alarmBy(Date.now() + DELIVERY_FLUSH_MS);
     const now = Date.now();
-    for (const [hub, record] of this.#hubs) if (record.retryAt <= now) void this.#pump(hub);
+    for (const [hub, record] of this.#hubs) if (record.retryAt <= now) this.#startPump(hub);
   }
 
   /** What a hub gets next after `after`: the events that follow it, or a resync. */
@@ -281,6 +281,17 @@ export class TopicDurableObject extends DurableObject<Env> {
    * Delivers to one hub everything after what it has acknowledged, in order, in batches. One
    * loop per hub at a time: a publish during a delivery is picked up by the running loop.
    */
+  /**
+   * Starts the hub's delivery loop in the background (it outlives the call that starts it). It
+   * handles a failed delivery itself; anything else it throws is logged, and the alarm retries.
+   */
+  #startPump(hub: string): void {
+    this.#pump(hub).catch((error: unknown) => {
+      console.error(`delivery to ${hub} stopped; the alarm retries`, error);
+      this.#alarmBy(Date.now() + DELIVERY_RETRY_MS);
+    });
+  }
+
   async #pump(hub: string): Promise<void> {
     const topic = this.#store.name;
     if (this.#pumping.has(hub) || topic === null) return;
@@ -345,6 +356,11 @@ export class TopicDurableObject extends DurableObject<Env> {
     if (at === Number.POSITIVE_INFINITY) return;
     if (this.#alarmAt !== null && this.#alarmAt <= at) return;
     this.#alarmAt = at;
-    void this.ctx.storage.setAlarm(at);
+    // Not awaited, so publishing stays synchronous here: the output gate holds replies until the
+    // write lands. A failed write is not assumed to have happened, so the next plan writes again.
+    this.ctx.storage.setAlarm(at).catch((error: unknown) => {
+      if (this.#alarmAt === at) this.#alarmAt = null;
+      console.error("setting the topic's alarm failed; the next plan retries", error);
+    });
   }
 }
