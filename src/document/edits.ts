@@ -11,8 +11,7 @@
 import * as Y from "yjs";
 import { checkValue, parsePath, type ResourceRef } from "../protocol/equihome/editing";
 import { type ErrorCode, ProtocolError } from "../protocol/errors";
-import type { EventAck } from "../protocol/topics";
-import type { NewEvent } from "../topic/topic-store";
+import type { EventAck, NewEvent } from "../protocol/topics";
 import { checkPathFree, type LeafChange, setPath } from "./doc-model";
 import type { DocumentStore } from "./document-store";
 import type { LiveDocument } from "./live-document";

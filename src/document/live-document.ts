@@ -6,7 +6,7 @@
  */
 import * as Y from "yjs";
 import { DOCUMENT_COMPACT_BYTES, DOCUMENT_COMPACT_UPDATES } from "../protocol/limits";
-import type { NewEvent } from "../topic/topic-store";
+import type { NewEvent } from "../protocol/topics";
 import { changedLeaves, type LeafChange, rootMap } from "./doc-model";
 import type { DocumentStore } from "./document-store";
 

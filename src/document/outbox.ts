@@ -14,8 +14,8 @@
 import * as v from "valibot";
 import type { Env } from "../env";
 import { EDITABLE_RESOURCES, type ResourceRef } from "../protocol/equihome/editing";
+import type { NewEvent } from "../protocol/topics";
 import { topicName } from "../protocol/topics";
-import type { NewEvent } from "../topic/topic-store";
 import type { DocumentStore } from "./document-store";
 
 /** A row's events as `appendUpdate` wrote them: checked when read back, never trusted as cast. */

@@ -10,6 +10,8 @@
  * subscriber from what it holds, without asking the topic. Each socket's own position is
  * checked too: a socket never receives an event after a gap without being told to resync.
  */
+
+import type { AttachResult } from "../protocol/topics";
 import {
   type Delivery,
   type DeliveryReply,
@@ -17,7 +19,6 @@ import {
   parseTopicName,
   type TopicEvent,
 } from "../protocol/topics";
-import type { AttachResult } from "../topic/topic-durable-object";
 import type { StoredSubscription } from "./hub-store";
 
 /** Why a socket holds a topic: its own `subscribe`, an editing session of the resource, or both. */

@@ -82,3 +82,39 @@ export type Delivery =
  * the hub has only up to `have`, so the topic resends from there (a gap it must not skip).
  */
 export type DeliveryReply = { status: "ok" } | { status: "detach" } | { status: "gap"; have: number };
+
+/** An event as a publisher (ingest, a document's outbox) hands it to a topic. */
+export interface NewEvent {
+  event: string;
+  /** Validated by whoever publishes; the topic encodes it to JSON text once, as it stores it. */
+  data: unknown;
+  /** The publisher's event id: part of the JSON frame, and the dedupe key. */
+  id?: string | undefined;
+  /**
+   * A dedupe key of the system's own, for an event without `id` that may be published again
+   * (a document's outbox row: its document, row and place). Deduplicated as `id` is, in a
+   * namespace of its own (no publisher id can match it); never stored with the event, never on
+   * any wire. Ignored when the event has an `id`, which dedupes it already.
+   */
+  key?: string | undefined;
+  /** The sender to acknowledge with its own message id (edits). Not part of the shared event. */
+  ack?: EventAck | undefined;
+}
+
+/** What a topic answers for each published event. */
+export interface PublishResult {
+  seq: number;
+  /** True when an event with this `id` (or `key`) was already accepted; `seq` is the original one. */
+  duplicate: boolean;
+}
+
+export interface AttachResult {
+  /** The topic's latest seq when the hub was attached. */
+  seq: number;
+  /** The replay after `since_seq`, or the latest state, to send right after `subscribed`. */
+  events: TopicEvent[];
+  /** Whether `since_seq` could be honoured in full (null when none was asked). */
+  recovered: boolean | null;
+  /** The last seq this topic has delivered to the hub (the hub's position in the stream). */
+  cursor: number;
+}

@@ -11,8 +11,9 @@ import { DOCUMENT_NAME_HEADER } from "../internal-headers";
 import { documentName, isEditableResourceType, type ResourceRef } from "../protocol/equihome/editing";
 import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
 import { IdSchema } from "../protocol/schemas";
+import { refusedSocket } from "../socket-host/refused-socket";
 import { checkOrigin } from "./origin";
-import { forwardUpgrade, refusedSocket, requireUpgrade } from "./upgrade";
+import { forwardUpgrade, requireUpgrade } from "./upgrade";
 
 export const documentRoutes = new Hono<{ Bindings: Env }>();
 

@@ -1,4 +1,4 @@
-/** What every WebSocket route shares: the 426 check, the refusal socket, the hand-off to a DO. */
+/** What every WebSocket route shares: the 426 check and the hand-off to a DO. */
 import type { Context } from "hono";
 import type { Principal } from "../auth/principal";
 import { PRINCIPAL_HEADER } from "../internal-headers";
@@ -9,19 +9,6 @@ export function requireUpgrade(c: Context): Response | null {
   return c.json({ error: { code: "invalid_message", message: "Expected a WebSocket upgrade" } }, 426, {
     Upgrade: "websocket",
   });
-}
-
-/**
- * Upgrades, optionally sends one frame, and closes with `code`: browsers cannot read a refused
- * upgrade's status, but they can read a close code and a message.
- */
-export function refusedSocket(code: number, reason: string, frame?: string): Response {
-  const pair = new WebSocketPair();
-  const [client, server] = [pair[0], pair[1]];
-  server.accept();
-  if (frame !== undefined) server.send(frame);
-  server.close(code, reason.slice(0, 120));
-  return new Response(null, { status: 101, webSocket: client });
 }
 
 /**

@@ -12,8 +12,9 @@ import { hubPlacement, parseShardCount } from "../hub/shard";
 import { HUB_NAME_HEADER } from "../internal-headers";
 import { encodeError } from "../protocol/equihome/codec";
 import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
+import { refusedSocket } from "../socket-host/refused-socket";
 import { checkOrigin } from "./origin";
-import { forwardUpgrade, refusedSocket, requireUpgrade } from "./upgrade";
+import { forwardUpgrade, requireUpgrade } from "./upgrade";
 
 export const wsRoutes = new Hono<{ Bindings: Env }>();
 

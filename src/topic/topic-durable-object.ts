@@ -24,24 +24,16 @@ import {
   HUB_LEASE_MS,
 } from "../protocol/limits";
 import {
+  type AttachResult,
   type Delivery,
   type DeliveryReply,
   isStatefulChannel,
+  type NewEvent,
+  type PublishResult,
   parseTopicName,
   type TopicEvent,
 } from "../protocol/topics";
-import { type HubRecord, type NewEvent, type PublishResult, TopicStore } from "./topic-store";
-
-export interface AttachResult {
-  /** The topic's latest seq when the hub was attached. */
-  seq: number;
-  /** The replay after `since_seq`, or the latest state, to send right after `subscribed`. */
-  events: TopicEvent[];
-  /** Whether `since_seq` could be honoured in full (null when none was asked). */
-  recovered: boolean | null;
-  /** The last seq this topic has delivered to the hub (the hub's position in the stream). */
-  cursor: number;
-}
+import { type HubRecord, TopicStore } from "./topic-store";
 
 /** A hub's registration in memory: its stored record plus when to retry a failed delivery. */
 interface HubState extends HubRecord {

@@ -9,31 +9,8 @@
  */
 import * as v from "valibot";
 import { DEDUPE_WINDOW_MS, TOPIC_HISTORY_LIMIT, TOPIC_MAX_LAG_BYTES, TOPIC_MAX_LAG_EVENTS } from "../protocol/limits";
-import type { EventAck, TopicEvent } from "../protocol/topics";
+import type { EventAck, NewEvent, PublishResult, TopicEvent } from "../protocol/topics";
 import { addColumnIfMissing } from "../storage/sql";
-
-export interface NewEvent {
-  event: string;
-  /** Validated by whoever publishes; the topic encodes it to JSON text once, as it stores it. */
-  data: unknown;
-  /** The publisher's event id: part of the JSON frame, and the dedupe key. */
-  id?: string | undefined;
-  /**
-   * A dedupe key of the system's own, for an event without `id` that may be published again
-   * (a document's outbox row: its document, row and place). Deduplicated as `id` is, in a
-   * namespace of its own (no publisher id can match it); never stored with the event, never on
-   * any wire. Ignored when the event has an `id`, which dedupes it already.
-   */
-  key?: string | undefined;
-  /** The sender to acknowledge with its own message id (edits). Not part of the shared event. */
-  ack?: EventAck | undefined;
-}
-
-export interface PublishResult {
-  seq: number;
-  /** True when an event with this `id` (or `key`) was already accepted; `seq` is the original one. */
-  duplicate: boolean;
-}
 
 export interface HubRecord {
   /** The last seq the hub acknowledged; -1 when unknown (the hub must be resynced). */

@@ -27,10 +27,10 @@ import {
   SIO,
   type SioPacket,
 } from "../../protocol/socketio/parser";
+import type { AttachResult } from "../../protocol/topics";
 import { parseTopicName, type TopicEvent, topicName } from "../../protocol/topics";
 import { asRefusal, type InboundSocket, type InboundWire, Malformed } from "../../socket-host/inbound";
 import { MessageRateLimiter } from "../../socket-host/rate-limiter";
-import type { AttachResult } from "../../topic/topic-durable-object";
 import type { LocalSubscription, Subscribed, SubscriberSocket, SubscriptionIndex } from "../subscriptions";
 import type { EngineIo, EngineSession } from "./engine-io";
 import { emptyRecoveryLog, noteJoin, noteSent, type RecoveryLog, recoveryWanted, resumePoints } from "./recovery-log";
