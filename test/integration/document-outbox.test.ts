@@ -8,8 +8,9 @@
  */
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, onTestFinished } from "vitest";
 import { connect, type Frame, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
+import { expectLogs } from "../helpers/expected-logs";
 import { failCalls, loseReplies } from "../helpers/replace-method";
 import { signToken } from "../helpers/tokens";
 
@@ -105,6 +106,10 @@ async function expectAcksOnce(json: TestSocket): Promise<void> {
 
 describe("edits stored but not yet published, then the document restarts", () => {
   it("the alarm after the restart publishes each once, in order; the editor and ingest learn their seqs", async () => {
+    // The service says what it is waiting for: the topic is down (or its reply lost), the
+    // ingest caller is told publish_pending.
+    const logs = expectLogs(/document outbox: topic unavailable|edits are stored; their events are not published yet/);
+    onTestFinished(() => expect(logs.lines().length, "the outbox said it waits for the topic").toBeGreaterThan(0));
     const fund = unique("fund");
     const json = await connect(await editor("crash1"));
     await startEditing(json, fund);
@@ -131,6 +136,10 @@ describe("edits stored but not yet published, then the document restarts", () =>
   });
 
   it("the first edit after the restart publishes the older stored ones first", async () => {
+    // The service says what it is waiting for: the topic is down (or its reply lost), the
+    // ingest caller is told publish_pending.
+    const logs = expectLogs(/document outbox: topic unavailable|edits are stored; their events are not published yet/);
+    onTestFinished(() => expect(logs.lines().length, "the outbox said it waits for the topic").toBeGreaterThan(0));
     const fund = unique("fund");
     const json = await connect(await editor("crash2"));
     await startEditing(json, fund);
@@ -156,6 +165,10 @@ describe("edits stored but not yet published, then the document restarts", () =>
 
 describe("a row the topic stored, then the document restarts before deleting it", () => {
   it("is answered as a duplicate when published again: each edit is seen once, in order, acked once", async () => {
+    // The service says what it is waiting for: the topic is down (or its reply lost), the
+    // ingest caller is told publish_pending.
+    const logs = expectLogs(/document outbox: topic unavailable|edits are stored; their events are not published yet/);
+    onTestFinished(() => expect(logs.lines().length, "the outbox said it waits for the topic").toBeGreaterThan(0));
     const fund = unique("fund");
     const json = await connect(await editor("crash3"));
     await startEditing(json, fund);

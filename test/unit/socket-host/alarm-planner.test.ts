@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AlarmPlanner, EXPIRY_SPACING_MS } from "../../../src/socket-host/alarm-planner";
+import { expectLogs } from "../../helpers/expected-logs";
 
 /** The one storage call the planner makes, recorded. */
 function fakeStorage(fail = false) {
@@ -57,11 +58,14 @@ describe("AlarmPlanner", () => {
   });
 
   it("a failed write is not taken as done: the next plan writes again", async () => {
+    const logs = expectLogs(/setting the alarm failed/);
     const { writes, storage } = fakeStorage(true);
     const planner = new AlarmPlanner(storage);
     planner.by(5000);
     await new Promise((resolve) => setTimeout(resolve, 0));
     planner.by(5000);
     expect(writes).toEqual([5000, 5000]);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(logs.lines().length, "each failed write is logged").toBeGreaterThan(0);
   });
 });

@@ -3,6 +3,7 @@ import { CLOSE_CODES, ProtocolError } from "../../../src/protocol/errors";
 import { MESSAGE_BURST } from "../../../src/protocol/limits";
 import { asRefusal, type InboundWire, Malformed, receive } from "../../../src/socket-host/inbound";
 import { MessageRateLimiter } from "../../../src/socket-host/rate-limiter";
+import { expectLogs } from "../../helpers/expected-logs";
 
 interface Socket {
   rate: MessageRateLimiter;
@@ -100,6 +101,7 @@ describe("the inbound pipeline", () => {
   });
 
   it("a decoding failure is refused; a ProtocolError as is; anything else as server_error", async () => {
+    const logs = expectLogs(/server_error/);
     const { told, wire } = fakeWire();
     const s = socket();
     await receive(wire, s, "what", 0);
@@ -112,12 +114,15 @@ describe("the inbound pipeline", () => {
       "refused server_error b",
       "ran still",
     ]);
+    expect(logs.lines(), "the unexpected error is logged, once").toHaveLength(1);
   });
 
   it("asRefusal keeps a ProtocolError and wraps anything else as server_error", () => {
+    const logs = expectLogs(/server_error/);
     const refusal = new ProtocolError("authorization_error", "no");
     expect(asRefusal(refusal, "test")).toBe(refusal);
     const wrapped = asRefusal(new Error("boom"), "test");
     expect(wrapped).toMatchObject({ code: "server_error", message: "Internal server error" });
+    expect(logs.lines()).toHaveLength(1);
   });
 });
