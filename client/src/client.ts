@@ -10,6 +10,7 @@
  */
 import ReconnectingWebSocket from "partysocket/ws";
 import { CHANNELS, type ChannelName } from "../../src/protocol/equihome/channels";
+import type { ReplyData, ReplyEvent } from "../../src/protocol/equihome/replies";
 import { MESSAGE_BURST, MESSAGES_PER_SECOND } from "../../src/protocol/limits";
 import { type BackoffOptions, backoffDelay } from "./backoff";
 import { applyUpdate, type JsonObject } from "./document";
@@ -78,7 +79,7 @@ export type ClientEvents = { [E in ChannelEventName]: [data: ChannelEvents[E], m
   unsubscribed: [info: EndedInfo];
   /** An error frame that answers no request (a refused token at connect, expiry), or a token provider failure. */
   error: [error: EquihomeError];
-  token_refreshed: [info: { expires_at: string }];
+  token_refreshed: [info: ReplyData<"token_refreshed">];
 };
 
 /** The events of one {@link Subscription}: its channel's events, and its own reload and end. */
@@ -126,12 +127,18 @@ export interface EditingSession {
   stop(): Promise<void>;
 }
 
-interface Frame {
-  event: string;
-  data: unknown;
-  id?: string | number;
-  seq?: number;
-}
+/**
+ * Each server event's `data`: replies and notices as the hub encodes them (replies.ts), channel
+ * events as the server validated them. Types only: a frame is not validated at run time.
+ */
+type FrameData = { [E in ReplyEvent]: ReplyData<E> } & ChannelEvents;
+
+/** A server frame, by event. */
+type FrameOf<E extends keyof FrameData> = {
+  [K in E]: { event: K; data: FrameData[K]; id?: string | number; seq?: number };
+}[E];
+
+type Frame = FrameOf<keyof FrameData>;
 
 interface Pending {
   id: string;
@@ -197,16 +204,14 @@ function keyOf(channel: string, params: Record<string, unknown>): string | null 
   return typeof key === "string" ? key : String(key);
 }
 
-function isRateLimited(frame: Frame): boolean {
-  const data = isObject(frame.data) ? frame.data : {};
-  return isObject(data.details) && data.details.issue === "rate_limited";
+function isRateLimited(frame: FrameOf<"error">): boolean {
+  return isObject(frame.data.details) && frame.data.details.issue === "rate_limited";
 }
 
-function errorFrom(frame: Frame): EquihomeError {
-  const data = isObject(frame.data) ? frame.data : {};
+function errorFrom({ data }: FrameOf<"error">): EquihomeError {
   const code = typeof data.code === "string" ? data.code : "server_error";
   const message = typeof data.message === "string" ? data.message : "Unknown error";
-  return new EquihomeError(code as EquihomeError["code"], message, isObject(data.details) ? data.details : undefined);
+  return new EquihomeError(code, message, isObject(data.details) ? data.details : undefined);
 }
 
 export class EquihomeClient {
@@ -330,8 +335,7 @@ export class EquihomeClient {
   /** `ping`: resolves with the server's clock (ms since the epoch). */
   async ping(): Promise<number> {
     const reply = await this.request("ping", {}, ["pong"]);
-    const data = isObject(reply.data) ? reply.data : {};
-    return typeof data.timestamp === "number" ? data.timestamp : Number.NaN;
+    return typeof reply.data.timestamp === "number" ? reply.data.timestamp : Number.NaN;
   }
 
   /** Closes the socket for good: pending requests reject with `closed`, timers stop. */
@@ -349,8 +353,14 @@ export class EquihomeClient {
    * Sends a request (now, or once connected) and resolves with its reply: the first frame with
    * its `id` whose event is one of `expect`. An `error` with its id rejects. @internal
    */
-  request(event: string, data: Record<string, unknown>, expect: readonly string[]): Promise<Frame> {
-    return new Promise((resolve, reject) => this.#send(event, data, expect, resolve, reject, false));
+  request<E extends keyof FrameData>(
+    event: string,
+    data: Record<string, unknown>,
+    expect: readonly E[],
+  ): Promise<FrameOf<E>> {
+    // A reply settles its request only when its event is one of `expect` (#onMessage).
+    const settle = (resolve: (frame: FrameOf<E>) => void) => (frame: Frame) => resolve(frame as FrameOf<E>);
+    return new Promise((resolve, reject) => this.#send(event, data, expect, settle(resolve), reject, false));
   }
 
   #send(
@@ -498,13 +508,15 @@ export class EquihomeClient {
       "subscribe",
       data,
       ["subscribed"],
-      (frame) => this.#onSubscribed(entry, isObject(frame.data) ? frame.data : {}),
+      (frame) => {
+        if (frame.event === "subscribed") this.#onSubscribed(entry, frame.data);
+      },
       (error) => this.#onSubscribeFailed(entry, error),
       true,
     );
   }
 
-  #onSubscribed(entry: Entry, data: Record<string, unknown>): void {
+  #onSubscribed(entry: Entry, data: ReplyData<"subscribed">): void {
     if (this.#entries.get(entry.name) !== entry) return;
     const seq = typeof data.seq === "number" ? data.seq : 0;
     const recovered = typeof data.recovered === "boolean" ? data.recovered : undefined;
@@ -604,7 +616,9 @@ export class EquihomeClient {
       "start_editing",
       { resource_type: session.resource_type, resource_id: session.resource_id },
       ["editing_started"],
-      (frame) => session.onStarted(isObject(frame.data) ? frame.data : {}),
+      (frame) => {
+        if (frame.event === "editing_started") session.onStarted(frame.data);
+      },
       (error) => {
         if (error.code === "connection_lost") return; // started again on the next connection
         session.failed(error);
@@ -752,8 +766,7 @@ export class EquihomeClient {
       const token = await this.#token();
       if (!this.connected) return; // closed meanwhile: the next connection uses a fresh token anyway
       const reply = await this.request("refresh_token", { token }, ["token_refreshed"]);
-      const data = isObject(reply.data) ? reply.data : {};
-      this.#emitter.emit("token_refreshed", { expires_at: String(data.expires_at) });
+      this.#emitter.emit("token_refreshed", { expires_at: String(reply.data.expires_at) });
       this.#scheduleRefresh(token);
     } catch (cause) {
       const error =
@@ -778,7 +791,9 @@ export class EquihomeClient {
     try {
       const parsed: unknown = JSON.parse(raw);
       if (!isObject(parsed) || typeof parsed.event !== "string") return;
-      frame = parsed as unknown as Frame;
+      // Typed by the server's schemas, not checked against them (no validator in the bundle);
+      // only a `data` that is not an object reads as an empty one.
+      frame = { ...parsed, data: isObject(parsed.data) ? parsed.data : {} } as unknown as Frame;
     } catch {
       return;
     }
@@ -800,15 +815,15 @@ export class EquihomeClient {
       }
     }
     if (typeof frame.seq === "number") return;
-    const data = isObject(frame.data) ? frame.data : {};
     switch (frame.event) {
       case "subscribed": {
         // Unsolicited: the server resynced this socket (docs/PROTOCOL.md "No silent gap").
-        const entry = this.#entryOf(data);
-        if (entry) this.#onSubscribed(entry, { ...data, recovered: false });
+        const entry = this.#entryOf(frame.data);
+        if (entry) this.#onSubscribed(entry, { ...frame.data, recovered: false });
         break;
       }
       case "unsubscribed": {
+        const { data } = frame;
         const entry = this.#entryOf(data);
         if (entry) {
           this.#entries.delete(entry.name);
@@ -817,11 +832,10 @@ export class EquihomeClient {
         break;
       }
       case "editors_updated": {
-        const channel = RESOURCE_CHANNELS[data.resource_type as ResourceRef["resource_type"]] as
-          | ChannelName
-          | undefined;
+        const { data } = frame;
+        const channel = RESOURCE_CHANNELS[data.resource_type] as ChannelName | undefined;
         const entry = channel && this.#entries.get(entryName(channel, String(data.resource_id)));
-        if (entry?.session && Array.isArray(data.editors)) entry.session.setEditors(data.editors as Editor[]);
+        if (entry?.session && Array.isArray(data.editors)) entry.session.setEditors(data.editors);
         break;
       }
       case "error":
@@ -836,12 +850,12 @@ export class EquihomeClient {
   }
 
   #onChannelEvent(frame: Frame, seq: number): void {
-    const data = isObject(frame.data) ? frame.data : {};
+    const { data } = frame;
     let channel: ChannelName | undefined;
     let key: string | null = null;
     if (frame.event === "resource_updated") {
-      channel = RESOURCE_CHANNELS[data.resource_type as ResourceRef["resource_type"]] as ChannelName | undefined;
-      key = String(data.resource_id);
+      channel = RESOURCE_CHANNELS[frame.data.resource_type] as ChannelName | undefined;
+      key = String(frame.data.resource_id);
     } else {
       channel = EVENT_CHANNEL.get(frame.event);
       if (channel !== undefined) key = keyOf(channel, data);
@@ -857,7 +871,7 @@ export class EquihomeClient {
     if (verdict !== "deliver") return;
     const meta: EventMeta = { channel, key, seq, ...(frame.id === undefined ? {} : { id: frame.id }) };
     const event = frame.event as ChannelEventName;
-    if (event === "resource_updated") entry.session?.apply(data as ChannelEvents["resource_updated"], meta);
+    if (frame.event === "resource_updated") entry.session?.apply(frame.data, meta);
     (entry.emitter as Emitter<Record<string, unknown[]>>).emit(event, data, meta);
     (this.#emitter as unknown as Emitter<Record<string, unknown[]>>).emit(event, data, meta);
   }
@@ -911,9 +925,9 @@ class Session implements EditingSession {
   }
 
   /** @internal `editing_started`: a fresh document (first start, or after a reconnect or reload). */
-  onStarted(data: Record<string, unknown>): void {
-    this.document = isObject(data.document) ? (data.document as JsonObject) : {};
-    this.editors = Array.isArray(data.editors) ? (data.editors as Editor[]) : [];
+  onStarted(data: ReplyData<"editing_started">): void {
+    this.document = isObject(data.document) ? data.document : {};
+    this.editors = Array.isArray(data.editors) ? data.editors : [];
     if (this.started) {
       this.#emitter.emit("reload", this.document);
       this.#emitter.emit("editors", this.editors);

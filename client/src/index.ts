@@ -17,7 +17,7 @@ export type {
 } from "./client";
 export { createClient, EquihomeClient } from "./client";
 export type { JsonObject } from "./document";
-export type { EquihomeErrorCode } from "./errors";
+export type { EquihomeErrorCode, EquihomeErrorDetails } from "./errors";
 export { EquihomeError } from "./errors";
 export type {
   ChannelEventName,
@@ -28,6 +28,7 @@ export type {
   EventMeta,
   EventsOf,
   ReloadInfo,
+  Replies,
   ResourceRef,
   SubscribeParams,
 } from "./types";

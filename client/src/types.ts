@@ -1,16 +1,19 @@
 /**
  * The SDK's protocol types, derived from the server's own definitions: channel event payloads are
  * `v.InferOutput` of the valibot schemas that `/v1/ingest` validates with (src/protocol/ingest.ts,
- * src/protocol/equihome/server-events.ts), channels and key fields come from
- * src/protocol/equihome/channels.ts. Only types are imported from the schemas, so the SDK's
- * bundle carries no valibot.
+ * src/protocol/equihome/server-events.ts); replies, notices, errors and `resource_updated` as
+ * delivered are those of the schemas the hub encodes them with (src/protocol/equihome/replies.ts);
+ * channels and key fields come from src/protocol/equihome/channels.ts. Only types are imported
+ * from the schemas, so the SDK's bundle carries no valibot, and frames are not validated at run
+ * time: the server builds them from these types.
  */
 import type * as v from "valibot";
 import type { CHANNELS, ChannelName } from "../../src/protocol/equihome/channels";
 import type { EDITABLE_RESOURCES, EditableResourceType } from "../../src/protocol/equihome/editing";
+import type { DeliveredResourceUpdatedData, Editor, ReplyData, ReplyEvent } from "../../src/protocol/equihome/replies";
 import type { INGEST_EVENTS, IngestEventName } from "../../src/protocol/ingest";
 
-export type { ChannelName, EditableResourceType };
+export type { ChannelName, EditableResourceType, Editor };
 
 /** The events each channel carries (the routing of src/protocol/ingest.ts, by name). */
 export const CHANNEL_EVENTS = {
@@ -40,12 +43,16 @@ export type EventsOf<C extends ChannelName> = (typeof CHANNEL_EVENTS)[C][number]
 type SchemaOutput<E extends IngestEventName> = v.InferOutput<(typeof INGEST_EVENTS)[E]["schema"]>;
 
 /**
- * Each channel event's `data`, as the server validated it. `resource_updated` may also carry
- * `deleted: true` (a key a Yjs client removed; never posted through ingest, so not in its schema).
+ * Each channel event's `data`, as the server validated it. `resource_updated` is the one the
+ * server delivers (replies.ts `DeliveredResourceUpdated`): it may also carry `deleted: true` (a
+ * key a Yjs client removed), which ingest never accepts.
  */
 export type ChannelEvents = {
-  [E in ChannelEventName]: E extends "resource_updated" ? SchemaOutput<E> & { deleted?: true } : SchemaOutput<E>;
+  [E in ChannelEventName]: E extends "resource_updated" ? DeliveredResourceUpdatedData : SchemaOutput<E>;
 };
+
+/** Each reply's (and unsolicited notice's) `data`, by event: `subscribed`, `pong`, `error`, … */
+export type Replies = { [E in ReplyEvent]: ReplyData<E> };
 
 type KeyField<C extends ChannelName> = (typeof CHANNELS)[C]["keyField"];
 
@@ -63,12 +70,6 @@ export interface EventMeta {
   seq: number;
   /** The publisher's event id, or the id of the `update_resource` this event acknowledges. */
   id?: string | number;
-}
-
-/** A user who has a document open (docs/PROTOCOL.md "start_editing"). */
-export interface Editor {
-  user_id: string;
-  email: string;
 }
 
 export interface ResourceRef {

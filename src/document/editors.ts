@@ -8,13 +8,12 @@
 import type { Principal } from "../auth/principal";
 import type { Env } from "../env";
 import type { ResourceRef } from "../protocol/equihome/editing";
+import type { Editor, ReplyData } from "../protocol/equihome/replies";
 import type { DirectEvent } from "../protocol/topics";
 import type { DocumentStore, JsonEditor } from "./document-store";
 
-export interface Editor {
-  user_id: string;
-  email: string;
-}
+/** Who edits, as `editing_started` and `editors_updated` name them (replies.ts EditorSchema). */
+export type { Editor };
 
 export class EditorsRegistry {
   constructor(
@@ -52,7 +51,8 @@ export class EditorsRegistry {
   async changed(except: string | null): Promise<void> {
     const resource = this.resource();
     if (resource === null) return;
-    const event: DirectEvent = { event: "editors_updated", data: { ...resource, editors: this.list() } };
+    const data: ReplyData<"editors_updated"> = { ...resource, editors: this.list() };
+    const event: DirectEvent = { event: "editors_updated", data };
     const byHub = new Map<string, string[]>();
     for (const editor of this.store.editors()) {
       if (editor.socket === except) continue;

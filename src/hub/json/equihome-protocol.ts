@@ -10,8 +10,9 @@ import { CHANNELS } from "../../protocol/equihome/channels";
 import {
   type ClientMessage,
   decodeClientFrame,
+  encodeEditAck,
   encodeError,
-  encodeServerEvent,
+  encodeReply,
   encodeTopicEvent,
   isDecodeFailure,
   parseSubscription,
@@ -28,6 +29,7 @@ import {
   parseResourceRef,
   type ResourceRef,
 } from "../../protocol/equihome/editing";
+import type { ReplyData } from "../../protocol/equihome/replies";
 import { CLOSE_CODES, ProtocolError } from "../../protocol/errors";
 import {
   MAX_EDITING_SESSIONS_PER_SOCKET,
@@ -148,13 +150,13 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
   resync(socket: JsonSocket, subscription: LocalSubscription, seq: number, latest: TopicEvent | null): void {
     const { channel, key } = parseTopicName(subscription.topic);
     if (channel in CHANNELS) {
-      const data: Record<string, unknown> = {
+      const data: ReplyData<"subscribed"> = {
         ...subscriptionEcho({ channel: channel as keyof typeof CHANNELS, key }),
         seq,
         recovered: false,
+        ...(subscription.zones === null ? {} : { zones: subscription.zones }),
       };
-      if (subscription.zones !== null) data.zones = subscription.zones;
-      send(socket, encodeServerEvent({ event: "subscribed", data }));
+      send(socket, encodeReply("subscribed", data));
     }
     if (latest) this.emit(socket, subscription, latest);
   }
@@ -166,7 +168,7 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
       case "unsubscribe":
         return this.#unsubscribe(socket, message);
       case "ping":
-        send(socket, encodeServerEvent({ event: "pong", data: { timestamp: Date.now() }, id: message.id }));
+        send(socket, encodeReply("pong", { timestamp: Date.now() }, message.id));
         return;
       case "refresh_token":
         return this.#refreshToken(socket, message);
@@ -195,10 +197,13 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
     const subscribed = await this.hub.index.subscribe(socket, topic, subscription.zones, subscription.sinceSeq);
     if (!subscribed) return; // unsubscribed or closed while the topic answered
     const { result, subscription: local } = subscribed;
-    const data: Record<string, unknown> = { ...subscriptionEcho(subscription), seq: result.seq };
-    if (subscription.zones !== null) data.zones = subscription.zones;
-    if (result.recovered !== null) data.recovered = result.recovered;
-    send(socket, encodeServerEvent({ event: "subscribed", data, id: message.id }));
+    const data: ReplyData<"subscribed"> = {
+      ...subscriptionEcho(subscription),
+      seq: result.seq,
+      ...(subscription.zones === null ? {} : { zones: subscription.zones }),
+      ...(result.recovered === null ? {} : { recovered: result.recovered }),
+    };
+    send(socket, encodeReply("subscribed", data, message.id));
     for (const event of result.events) this.emit(socket, local, event);
     this.hub.index.goLive(socket, local, result.seq);
   }
@@ -208,7 +213,7 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
     // Idempotent: unsubscribing from what one never subscribed to is confirmed all the same.
     // An editing session of the same resource keeps receiving its updates until end_editing.
     this.hub.index.release(socket, topicName(subscription), "explicit");
-    send(socket, encodeServerEvent({ event: "unsubscribed", data: subscriptionEcho(subscription), id: message.id }));
+    send(socket, encodeReply("unsubscribed", subscriptionEcho(subscription), message.id));
   }
 
   async #startEditing(socket: JsonSocket, message: ClientMessage): Promise<void> {
@@ -247,11 +252,7 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
     }
     send(
       socket,
-      encodeServerEvent({
-        event: "editing_started",
-        data: { ...ref, document: joined.document, editors: joined.editors },
-        id: message.id,
-      }),
+      encodeReply("editing_started", { ...ref, document: joined.document, editors: joined.editors }, message.id),
     );
     if (held) this.hub.index.goLive(socket, held.subscription, held.result.seq);
   }
@@ -285,7 +286,7 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
     // first attempt's event carries the acknowledgement.
     if (result.duplicate && result.seq !== null && !retried) {
       const data = { ...ref, path, value: message.data.value, updated_by: socket.principal.email };
-      send(socket, encodeServerEvent({ event: "resource_updated", data, id, seq: result.seq }));
+      send(socket, encodeEditAck(data, id, result.seq));
     }
   }
 
@@ -323,7 +324,7 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
       this.hub.index.release(socket, topic, "editing");
       await this.hub.document(documentName(ref)).leave(ref, socket.id);
     }
-    send(socket, encodeServerEvent({ event: "editing_ended", data: { ...ref }, id: message.id }));
+    send(socket, encodeReply("editing_ended", { ...ref }, message.id));
   }
 
   /** A closing socket's editing sessions end; their documents tell the other editors. */
@@ -355,7 +356,7 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
     const expiresAt = new Date(principal.exp * 1000).toISOString();
     socket.principal = principal;
     this.hub.principalChanged(socket);
-    send(socket, encodeServerEvent({ event: "token_refreshed", data: { expires_at: expiresAt }, id: message.id }));
+    send(socket, encodeReply("token_refreshed", { expires_at: expiresAt }, message.id));
     // A token with narrower `resources` ends the subscriptions it no longer reaches.
     for (const topic of [...socket.subscriptions.keys()]) {
       const key = parseTopicName(topic);
@@ -373,10 +374,10 @@ export class EquihomeProtocol implements InboundWire<JsonSocket, string | ArrayB
             .document(documentName(ref))
             .leave(ref, socket.id)
             .catch((error) => console.warn("leave after a narrowed token failed", error));
-          send(socket, encodeServerEvent({ event: "editing_ended", data: { ...ref, reason: "authorization_error" } }));
+          send(socket, encodeReply("editing_ended", { ...ref, reason: "authorization_error" }));
         }
         if (subscription?.reasons.explicit) {
-          send(socket, encodeServerEvent({ event: "unsubscribed", data: { ...echo, reason: "authorization_error" } }));
+          send(socket, encodeReply("unsubscribed", { ...echo, reason: "authorization_error" }));
         }
       }
     }

@@ -8,6 +8,7 @@ import { exceedsBytes, MAX_FRAME_BYTES, MAX_MESSAGE_ID_LENGTH, MAX_ZONES } from 
 import { describeIssues, IdSchema } from "../schemas";
 import type { TopicEvent, TopicKey } from "../topics";
 import { CHANNELS, type ChannelName, isChannelName } from "./channels";
+import type { ChannelEchoData, DeliveredResourceUpdatedData, ReplyData, ReplyEvent } from "./replies";
 
 export type MessageId = string | number;
 
@@ -85,7 +86,8 @@ function fail(
 // Subscriptions
 
 const ZoneSchema = v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_]{0,31}$/, "zone must be a lowercase name"));
-const ZonesSchema = v.pipe(v.array(ZoneSchema), v.minLength(1), v.maxLength(MAX_ZONES));
+/** `zones` of a traffic-light subscription (also in `subscribed`, replies.ts). */
+export const ZonesSchema = v.pipe(v.array(ZoneSchema), v.minLength(1), v.maxLength(MAX_ZONES));
 const SinceSeqSchema = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 
 export interface Subscription extends TopicKey {
@@ -160,11 +162,15 @@ function invalidField(channel: string, field: string, issues: readonly v.BaseIss
 }
 
 /** The seed's `subscribed` / `unsubscribed` data: the channel and its key field. */
-export function subscriptionEcho(subscription: TopicKey & { channel: ChannelName }): Record<string, unknown> {
+export function subscriptionEcho(subscription: TopicKey & { channel: ChannelName }): ChannelEchoData {
   const { keyField } = CHANNELS[subscription.channel];
-  return keyField === null
-    ? { channel: subscription.channel }
-    : { channel: subscription.channel, [keyField]: subscription.key };
+  // The key field is the channel's own (CHANNELS), which is what ChannelEcho says of each
+  // channel; the key is a string for every channel with a key field (codec.test.ts checks both).
+  return (
+    keyField === null
+      ? { channel: subscription.channel }
+      : { channel: subscription.channel, [keyField]: subscription.key }
+  ) as ChannelEchoData;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -195,8 +201,25 @@ export function encodeTopicEvent(event: TopicEvent, id: MessageId | undefined = 
   return `{"event":${JSON.stringify(event.event)},"data":${event.data}${idPart},"seq":${event.seq}}`;
 }
 
+/**
+ * A frame the hub composes itself (a reply, or an unsolicited `subscribed`, `unsubscribed`,
+ * `editing_ended`, `editors_updated`), its data checked at compile time against the event's
+ * schema in replies.ts. The same bytes as {@link encodeServerEvent}.
+ */
+export function encodeReply<E extends ReplyEvent>(event: E, data: ReplyData<E>, id?: MessageId): string {
+  return encodeServerEvent({ event, data, id });
+}
+
+/**
+ * A `resource_updated` the hub sends itself: the acknowledgement of an `update_resource` repeated
+ * after its event was delivered, with the request's id and the event's original seq.
+ */
+export function encodeEditAck(data: DeliveredResourceUpdatedData, id: MessageId | undefined, seq: number): string {
+  return encodeServerEvent({ event: "resource_updated", data, id, seq });
+}
+
 export function encodeError(error: ProtocolError, id?: MessageId): string {
-  const data: Record<string, unknown> = { code: error.code, message: error.message };
+  const data: ReplyData<"error"> = { code: error.code, message: error.message };
   if (error.details !== undefined) data.details = error.details;
-  return encodeServerEvent({ event: "error", data, id });
+  return encodeReply("error", data, id);
 }
