@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
@@ -32,9 +33,14 @@ export default defineConfig({
             },
           }),
         ],
+        // The dashboard's built files, as wrangler.jsonc's alias names them for the Worker.
+        resolve: {
+          alias: { "realtime-edge:dashboard": fileURLToPath(new URL("./dist/dashboard/files.mjs", import.meta.url)) },
+        },
         test: {
           name: "workers",
           include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
+          globalSetup: ["./test/build-dashboard.global-setup.ts"],
           testTimeout: 20_000,
         },
       },

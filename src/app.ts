@@ -6,6 +6,7 @@ import { Hono } from "hono";
 import type { Env } from "./env";
 import { ProtocolError } from "./protocol/errors";
 import { adminRoutes } from "./routes/admin";
+import { dashboardRoutes } from "./routes/dashboard";
 import { devTokenRoutes } from "./routes/dev-tokens";
 import { documentRoutes } from "./routes/documents";
 import { errorResponse, toProtocolError } from "./routes/http-errors";
@@ -24,6 +25,7 @@ app.route("/", socketIoRoutes);
 app.route("/", openApiRoutes);
 app.route("/", adminRoutes);
 app.route("/", devTokenRoutes);
+app.route("/", dashboardRoutes);
 
 app.notFound((c) =>
   errorResponse(
