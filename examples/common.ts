@@ -50,6 +50,23 @@ export async function publish({ server, publishToken }: Settings, events: unknow
   }
 }
 
+/**
+ * Publishes `next()` now and then every `ms` milliseconds, as a feed would; a round that fails
+ * is printed and the next one tried. Returns what stops it.
+ */
+export function publishEvery(config: Settings, ms: number, next: () => unknown): () => void {
+  const round = async () => {
+    try {
+      await publish(config, next());
+    } catch (error) {
+      console.error(`publishing failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+  const timer = setInterval(round, ms);
+  void round();
+  return () => clearInterval(timer);
+}
+
 /** Runs `stop` once on Ctrl-C (SIGINT) or SIGTERM, then exits 0. */
 export function onStop(stop: () => unknown): void {
   let stopping = false;

@@ -5,7 +5,7 @@
 // publishes ticks for crude_oil and natural_gas, and an order or trade update for the user,
 // through POST /v1/ingest (and now and then a system alert; see feed.ts). Until Ctrl-C.
 //   npm run example -- quantenergx [--url http://127.0.0.1:8787] [--user user-123]
-import { onStop, publish, settings } from "../common.ts";
+import { onStop, publishEvery, settings } from "../common.ts";
 import { marketFeed } from "./feed.ts";
 import { QuantEnergxWebSocket } from "./seed-client.ts";
 
@@ -13,21 +13,11 @@ const config = settings();
 // The token's `sub` must equal the userId the client authenticates as (npm run example signs it so).
 const client = new QuantEnergxWebSocket(config.server, config.userId, config.token);
 
-const batch = marketFeed(config.userId);
-
-const feed = async () => {
-  try {
-    await publish(config, batch());
-  } catch (error) {
-    console.error(`publishing failed: ${error instanceof Error ? error.message : String(error)}`);
-  }
-};
 // The client subscribes once authenticated; whatever it misses of the first ticks it gets at
 // once when it subscribes (the latest tick of each commodity), and the next rounds live.
-const timer = setInterval(feed, 2_000);
-void feed();
+const stopFeed = publishEvery(config, 2_000, marketFeed(config.userId));
 
 onStop(() => {
-  clearInterval(timer);
+  stopFeed();
   client.disconnect();
 });

@@ -8,7 +8,7 @@
 import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { onStop, publish, settings } from "../common.ts";
+import { onStop, publishEvery, settings } from "../common.ts";
 import { marketFeed } from "../quantenergx/feed.ts";
 
 const config = settings();
@@ -56,19 +56,10 @@ await new Promise<void>((resolve, reject) => {
 });
 console.log(`open http://127.0.0.1:${port}/ (the page connects to ${config.server} as ${config.userId})`);
 
-const batch = marketFeed(config.userId);
-const feed = async () => {
-  try {
-    await publish(config, batch());
-  } catch (error) {
-    console.error(`publishing failed: ${error instanceof Error ? error.message : String(error)}`);
-  }
-};
-const timer = setInterval(feed, 2_000);
-void feed();
+const stopFeed = publishEvery(config, 2_000, marketFeed(config.userId));
 
 onStop(() => {
-  clearInterval(timer);
+  stopFeed();
   server.close();
   server.closeAllConnections();
 });
