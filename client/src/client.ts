@@ -12,12 +12,12 @@ import ReconnectingWebSocket from "partysocket/ws";
 import { CHANNELS, type ChannelName } from "../../src/protocol/equihome/channels";
 import type { ReplyData, ReplyEvent } from "../../src/protocol/equihome/replies";
 import { MESSAGE_BURST, MESSAGES_PER_SECOND } from "../../src/protocol/limits";
+import { TokenBucket } from "../../src/protocol/token-bucket";
 import { type BackoffOptions, backoffDelay } from "./backoff";
 import { applyUpdate, type JsonObject } from "./document";
 import { Emitter } from "./emitter";
 import { EquihomeError } from "./errors";
 import { refreshDelay, tokenExpiry } from "./jwt";
-import { SendPacer } from "./pacer";
 import { SeqTracker } from "./seq";
 import {
   CHANNEL_EVENTS,
@@ -228,7 +228,7 @@ export class EquihomeClient {
   #stableTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #sleep: { timer: ReturnType<typeof setTimeout>; resolve(): void } | undefined;
-  readonly #pacer = new SendPacer(PACE.rate, PACE.burst, Date.now());
+  readonly #pacer = new TokenBucket(PACE.rate, PACE.burst, Date.now());
   /** Frames of the current connection waiting for the pacer, in order. */
   #outbox: Pending[] = [];
   /** Requests sent on the current connection and not answered yet. */

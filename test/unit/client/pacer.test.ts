@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SendPacer } from "../../../client/src/pacer";
+import { TokenBucket as SendPacer } from "../../../src/protocol/token-bucket";
 
 describe("SendPacer", () => {
   it("allows a burst at once, then one frame per 1/rate seconds", () => {

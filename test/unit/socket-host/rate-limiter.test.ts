@@ -6,7 +6,8 @@ import {
   MESSAGES_PER_SECOND,
   RATE_REFUSAL_WINDOW_MS,
 } from "../../../src/protocol/limits";
-import { MessageRateLimiter, type RateVerdict, TokenBucket } from "../../../src/socket-host/rate-limiter";
+import { TokenBucket } from "../../../src/protocol/token-bucket";
+import { MessageRateLimiter, type RateVerdict } from "../../../src/socket-host/rate-limiter";
 
 /** How many of `n` takes at time `now` succeed. */
 function takeMany(bucket: TokenBucket, n: number, now: number): number {

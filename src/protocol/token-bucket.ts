@@ -1,11 +1,9 @@
 /**
- * Client-side pacing of the frames one socket sends, so that the client never trips the
- * server's per-socket rate limit (a token bucket: `MESSAGES_PER_SECOND` sustained, `MESSAGE_BURST`
- * at once; refusals past a few get no reply, and many close the socket). A reconnect with many
- * subscriptions and editing sessions sends more frames at once than the burst allows. Pure: the
- * clock is a parameter.
+ * A token bucket: `rate` tokens a second, holding at most `burst`. Pure (the clock is a
+ * parameter, no imports), so the server's per-socket rate limit and the client SDK's pacer,
+ * which keeps a client under that limit, share it.
  */
-export class SendPacer {
+export class TokenBucket {
   #tokens: number;
   #updatedAt: number;
 
@@ -18,7 +16,7 @@ export class SendPacer {
     this.#updatedAt = now;
   }
 
-  /** A new connection: the server's bucket for it starts full. */
+  /** Full again, as a new connection's bucket on the server starts. */
   reset(now: number): void {
     this.#tokens = this.burst;
     this.#updatedAt = now;
@@ -39,6 +37,7 @@ export class SendPacer {
   }
 
   #refill(now: number): void {
+    // Only forward time refills: a clock that steps back must not refill the same span twice.
     if (now <= this.#updatedAt) return;
     this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#updatedAt) / 1000) * this.rate);
     this.#updatedAt = now;
