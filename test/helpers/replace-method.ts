@@ -42,28 +42,7 @@ export function failCalls<O extends Rpc.DurableObjectBranded>(
   method: string,
   message: string,
 ): () => void {
-  const getByName = Object.getOwnPropertyDescriptor(namespace, "getByName");
-  const original = namespace.getByName;
-  Object.defineProperty(namespace, "getByName", {
-    configurable: true,
-    writable: true,
-    value: (...args: Parameters<DurableObjectNamespace<O>["getByName"]>) => {
-      const stub = original.apply(namespace, args);
-      return new Proxy(stub, {
-        get(target, key) {
-          if (key === method) return () => Promise.reject(new Error(message));
-          const value: unknown = Reflect.get(target, key);
-          // Called on the stub itself; `Reflect.apply`, since any property of an RPC method
-          // (`bind`, `apply`) would be taken for a remote method of that name.
-          return typeof value === "function" ? (...args: unknown[]) => Reflect.apply(value, target, args) : value;
-        },
-      });
-    },
-  });
-  return () => {
-    if (getByName) Object.defineProperty(namespace, "getByName", getByName);
-    else delete (namespace as { getByName?: unknown }).getByName;
-  };
+  return wrapCalls(namespace, method, () => () => Promise.reject(new Error(message)));
 }
 
 /**
@@ -80,6 +59,26 @@ export function loseReplies<O extends Rpc.DurableObjectBranded>(
   times = Number.POSITIVE_INFINITY,
 ): () => void {
   let lost = 0;
+  return wrapCalls(namespace, method, (call) => async (...args) => {
+    const result = await call(...args);
+    if (lost >= times) return result;
+    lost += 1;
+    throw new Error(message);
+  });
+}
+
+type Call = (...args: unknown[]) => unknown;
+
+/**
+ * Replaces `namespace.getByName` so that the stubs it returns call `wrap(call)` for `method`,
+ * where `call` is the stub's own RPC call; every other property is the stub's. Returns what puts
+ * `getByName` back.
+ */
+function wrapCalls<O extends Rpc.DurableObjectBranded>(
+  namespace: DurableObjectNamespace<O>,
+  method: string,
+  wrap: (call: Call) => Call,
+): () => void {
   const getByName = Object.getOwnPropertyDescriptor(namespace, "getByName");
   const original = namespace.getByName;
   Object.defineProperty(namespace, "getByName", {
@@ -91,13 +90,10 @@ export function loseReplies<O extends Rpc.DurableObjectBranded>(
         get(target, key) {
           const value: unknown = Reflect.get(target, key);
           if (typeof value !== "function") return value;
-          if (key !== method) return (...args: unknown[]) => Reflect.apply(value, target, args);
-          return async (...args: unknown[]) => {
-            const result: unknown = await Reflect.apply(value, target, args);
-            if (lost >= times) return result;
-            lost += 1;
-            throw new Error(message);
-          };
+          // Called on the stub itself; `Reflect.apply`, since any property of an RPC method
+          // (`bind`, `apply`) would be taken for a remote method of that name.
+          const call: Call = (...args) => Reflect.apply(value, target, args);
+          return key === method ? wrap(call) : call;
         },
       });
     },
