@@ -4,12 +4,12 @@
  */
 import { Hono } from "hono";
 import type { Env } from "./env";
-import { ProtocolError } from "./protocol/errors";
+import { ProtocolError, toProtocolError } from "./protocol/errors";
 import { adminRoutes } from "./routes/admin";
 import { dashboardRoutes } from "./routes/dashboard";
 import { devTokenRoutes } from "./routes/dev-tokens";
 import { documentRoutes } from "./routes/documents";
-import { errorResponse, toProtocolError } from "./routes/http-errors";
+import { errorResponse } from "./routes/http-errors";
 import { ingestRoutes } from "./routes/ingest";
 import { openApiRoutes } from "./routes/openapi";
 import { socketIoRoutes } from "./routes/socketio";

@@ -148,6 +148,13 @@ export class ProtocolError extends Error {
   }
 }
 
+/** A ProtocolError as it is; anything else (a bug, a failed call to another object) as `server_error`. */
+export function toProtocolError(error: unknown): ProtocolError {
+  return error instanceof ProtocolError
+    ? error
+    : new ProtocolError("server_error", "Internal server error", { cause: error });
+}
+
 /**
  * WebSocket close codes sent by the server. 4000-4999 are application codes (RFC 6455 §7.4.2).
  */

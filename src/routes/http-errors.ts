@@ -1,16 +1,10 @@
 /** How refusals look over HTTP: a status and `{"error": {"code", "message", "details"?}}`. */
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { ProtocolError } from "../protocol/errors";
+import type { ProtocolError } from "../protocol/errors";
 
 export function errorResponse(c: Context, error: ProtocolError): Response {
   const body: Record<string, unknown> = { code: error.code, message: error.message };
   if (error.details !== undefined) body.details = error.details;
   return c.json({ error: body }, error.status as ContentfulStatusCode);
-}
-
-export function toProtocolError(error: unknown): ProtocolError {
-  return error instanceof ProtocolError
-    ? error
-    : new ProtocolError("server_error", "Internal server error", { cause: error });
 }

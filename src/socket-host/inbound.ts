@@ -6,7 +6,7 @@
  * closes.
  */
 
-import { CLOSE_CODES, ProtocolError } from "../protocol/errors";
+import { CLOSE_CODES, ProtocolError, toProtocolError } from "../protocol/errors";
 import { exceedsBytes } from "../protocol/limits";
 import type { MessageRateLimiter } from "./rate-limiter";
 
@@ -114,11 +114,10 @@ function tooLarge(frame: string | ArrayBuffer, maxBytes: number): boolean {
 
 /**
  * What a failure is told to a client: a ProtocolError as it is, anything else (a bug, a failed
- * call to another object) as `server_error`, logged here with `context`. The one place an
- * unexpected error becomes `server_error` on a socket.
+ * call to another object) as `server_error` ({@link toProtocolError}, as over HTTP), logged here
+ * with `context`. The one place an unexpected error becomes `server_error` on a socket.
  */
 export function asRefusal(error: unknown, context: string): ProtocolError {
-  if (error instanceof ProtocolError) return error;
-  console.error(`${context}: server_error`, error);
-  return new ProtocolError("server_error", "Internal server error", { cause: error });
+  if (!(error instanceof ProtocolError)) console.error(`${context}: server_error`, error);
+  return toProtocolError(error);
 }
