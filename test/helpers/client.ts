@@ -3,6 +3,7 @@
  * has a timeout, so a missing message fails the test instead of hanging it.
  */
 import { exports } from "cloudflare:workers";
+import { expect } from "vitest";
 import { publisherToken } from "./tokens";
 
 export interface Frame {
@@ -157,3 +158,18 @@ export const progress = (simulation_id: string, value: number, extra: Record<str
     ...extra,
   },
 });
+
+/** The data of an `update_resource` of the fund (and, with `updated_by`, of an ingested edit). */
+export const fundEdit = (fund: string, path: string, value: unknown) => ({
+  resource_type: "fund",
+  resource_id: fund,
+  path,
+  value,
+});
+
+/** Starts editing the fund on `socket`, and asserts it started. */
+export async function startEditing(socket: TestSocket, fund: string, id?: string): Promise<Frame> {
+  const reply = await socket.request("start_editing", { resource_type: "fund", resource_id: fund }, id);
+  expect(reply.event, JSON.stringify(reply)).toBe("editing_started");
+  return reply;
+}

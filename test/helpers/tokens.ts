@@ -28,6 +28,10 @@ export async function signToken(claims: TestClaims = {}, secret = TEST_JWT_SECRE
 
 export const publisherToken = (claims: TestClaims = {}) => signToken({ sub: "engine", scope: "publish", ...claims });
 
+/** A token of `sub` (with an email) that may edit: `start_editing`, `update_resource`. */
+export const editorToken = (sub: string, claims: TestClaims = {}) =>
+  signToken({ sub, email: `${sub}@example.com`, scope: "edit", ...claims });
+
 /**
  * A token whose access ends 0.8–1 s from now: `exp` is in whole seconds, so it is signed at the
  * start of a second (else it could run out within milliseconds), valid thanks to the 30 s clock

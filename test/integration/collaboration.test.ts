@@ -3,25 +3,9 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import * as Y from "yjs";
 import { DOCUMENT_COMPACT_UPDATES, MAX_EDIT_VALUE_BYTES } from "../../src/protocol/limits";
-import { connect, type Frame, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
-import { signToken } from "../helpers/tokens";
+import { connect, fundEdit, ingest, ingestOk, startEditing, unique } from "../helpers/client";
+import { editorToken, signToken } from "../helpers/tokens";
 import { connectYjs } from "../helpers/yjs-client";
-
-const editor = (sub: string, extra: Record<string, unknown> = {}) =>
-  signToken({ sub, email: `${sub}@example.com`, scope: "edit", ...extra });
-
-async function startEditing(socket: TestSocket, fund: string, id = "start"): Promise<Frame> {
-  const reply = await socket.request("start_editing", { resource_type: "fund", resource_id: fund }, id);
-  expect(reply.event, JSON.stringify(reply)).toBe("editing_started");
-  return reply;
-}
-
-const update = (fund: string, path: string, value: unknown) => ({
-  resource_type: "fund",
-  resource_id: fund,
-  path,
-  value,
-});
 
 async function readDocument(fund: string, token?: string): Promise<Response> {
   return exports.default.fetch(`http://edge.test/v1/resources/fund/${fund}`, {
@@ -32,7 +16,7 @@ async function readDocument(fund: string, token?: string): Promise<Response> {
 describe("collaborative editing over the JSON protocol", () => {
   it("start_editing returns the whole document and the editors; others get editors_updated", async () => {
     const fund = unique("fund");
-    const alice = await connect(await editor("alice"));
+    const alice = await connect(await editorToken("alice"));
     const started = await startEditing(alice, fund, "msg_125");
     expect(started).toEqual({
       event: "editing_started",
@@ -44,7 +28,7 @@ describe("collaborative editing over the JSON protocol", () => {
       },
       id: "msg_125",
     });
-    const bob = await connect(await editor("bob"));
+    const bob = await connect(await editorToken("bob"));
     const bobStarted = await startEditing(bob, fund);
     expect(bobStarted.data.editors).toEqual([
       { user_id: "alice", email: "alice@example.com" },
@@ -67,13 +51,13 @@ describe("collaborative editing over the JSON protocol", () => {
 
   it("update_resource reaches every editor and fund_updates subscriber; the sender's copy carries its id", async () => {
     const fund = unique("fund");
-    const alice = await connect(await editor("alice"));
-    const bob = await connect(await editor("bob"));
+    const alice = await connect(await editorToken("alice"));
+    const bob = await connect(await editorToken("bob"));
     const watcher = await connect(await signToken({ sub: "watcher" }));
     await startEditing(alice, fund);
     await startEditing(bob, fund);
     await watcher.request("subscribe", { channel: "fund_updates", fund_id: fund });
-    alice.send("update_resource", update(fund, "fee_structure.management_fee_rate", 0.025), "msg_126");
+    alice.send("update_resource", fundEdit(fund, "fee_structure.management_fee_rate", 0.025), "msg_126");
     const expected = {
       event: "resource_updated",
       data: {
@@ -95,19 +79,19 @@ describe("collaborative editing over the JSON protocol", () => {
 
   it("refuses edits without a session, without edit scope or outside the token's resources", async () => {
     const fund = unique("fund");
-    const noSession = await connect(await editor("carol"));
-    expect(await noSession.request("update_resource", update(fund, "a", 1), "u1")).toMatchObject({
+    const noSession = await connect(await editorToken("carol"));
+    expect(await noSession.request("update_resource", fundEdit(fund, "a", 1), "u1")).toMatchObject({
       event: "error",
       id: "u1",
       data: { code: "invalid_message", details: { issue: "editing_not_started" } },
     });
     const viewer = await connect(await signToken({ sub: "viewer" }));
     await startEditing(viewer, fund);
-    expect(await viewer.request("update_resource", update(fund, "a", 1), "u2")).toMatchObject({
+    expect(await viewer.request("update_resource", fundEdit(fund, "a", 1), "u2")).toMatchObject({
       event: "error",
       data: { code: "authorization_error", details: { scope: "edit" } },
     });
-    const limited = await connect(await editor("dave", { resources: ["fund:other_fund"] }));
+    const limited = await connect(await editorToken("dave", { resources: ["fund:other_fund"] }));
     expect(await limited.request("start_editing", { resource_type: "fund", resource_id: fund }, "s")).toMatchObject({
       event: "error",
       data: { code: "authorization_error" },
@@ -124,9 +108,9 @@ describe("collaborative editing over the JSON protocol", () => {
 
   it("refuses bad paths and values and leaves the document untouched", async () => {
     const fund = unique("fund");
-    const alice = await connect(await editor("alice"));
+    const alice = await connect(await editorToken("alice"));
     await startEditing(alice, fund);
-    alice.send("update_resource", update(fund, "terms.hurdle_rate", 0.08), "ok");
+    alice.send("update_resource", fundEdit(fund, "terms.hurdle_rate", 0.08), "ok");
     await alice.next((frame) => frame.id === "ok");
     const bad: [string, unknown][] = [
       ["", 1],
@@ -139,7 +123,7 @@ describe("collaborative editing over the JSON protocol", () => {
       ["terms.notes", "x".repeat(MAX_EDIT_VALUE_BYTES)],
     ];
     for (const [path, value] of bad) {
-      const reply = await alice.request("update_resource", update(fund, path, value));
+      const reply = await alice.request("update_resource", fundEdit(fund, path, value));
       expect(reply.event, path).toBe("error");
       expect(reply.data.code, path).toBe("invalid_message");
     }
@@ -157,8 +141,8 @@ describe("collaborative editing over the JSON protocol", () => {
 
   it("a socket that closes without end_editing leaves the editors list", async () => {
     const fund = unique("fund");
-    const alice = await connect(await editor("alice"));
-    const bob = await connect(await editor("bob"));
+    const alice = await connect(await editorToken("alice"));
+    const bob = await connect(await editorToken("bob"));
     await startEditing(alice, fund);
     await startEditing(bob, fund);
     await alice.nextEvent("editors_updated");
@@ -172,14 +156,14 @@ describe("collaborative editing over the JSON protocol", () => {
 
   it("nothing acknowledged is lost when the document is evicted mid-session", async () => {
     const fund = unique("fund");
-    const alice = await connect(await editor("alice"));
+    const alice = await connect(await editorToken("alice"));
     await startEditing(alice, fund);
     for (let i = 0; i < 5; i++) {
-      alice.send("update_resource", update(fund, `schedule.year_${i}`, i * 10), `e${i}`);
+      alice.send("update_resource", fundEdit(fund, `schedule.year_${i}`, i * 10), `e${i}`);
       await alice.next((frame) => frame.id === `e${i}`);
     }
     await evictDurableObject(env.DOCUMENT.getByName(`fund:${fund}`));
-    alice.send("update_resource", update(fund, "schedule.year_5", 50), "e5");
+    alice.send("update_resource", fundEdit(fund, "schedule.year_5", 50), "e5");
     expect(await alice.next((frame) => frame.id === "e5")).toMatchObject({ event: "resource_updated", seq: 6 });
     const body = (await (await readDocument(fund)).json()) as { document: { schedule: Record<string, number> } };
     expect(body.document.schedule).toEqual({ year_0: 0, year_1: 10, year_2: 20, year_3: 30, year_4: 40, year_5: 50 });
@@ -218,9 +202,9 @@ describe("collaborative editing over the JSON protocol", () => {
 describe("the shared document from y-websocket clients", () => {
   it("a Yjs edit reaches JSON editors as one resource_updated per leaf, and a JSON edit reaches Yjs", async () => {
     const fund = unique("fund");
-    const json = await connect(await editor("alice"));
+    const json = await connect(await editorToken("alice"));
     await startEditing(json, fund);
-    const yjs = await connectYjs(`fund/${fund}`, await editor("yuki"));
+    const yjs = await connectYjs(`fund/${fund}`, await editorToken("yuki"));
     await yjs.until(() => yjs.synced, "sync");
     yjs.doc.transact(() => {
       const fees = new Y.Map<unknown>();
@@ -234,7 +218,7 @@ describe("the shared document from y-websocket clients", () => {
       ["fee_structure.carried_interest", 0.2, "yuki@example.com"],
       ["fee_structure.management_fee_rate", 0.02, "yuki@example.com"],
     ]);
-    json.send("update_resource", update(fund, "fee_structure.management_fee_rate", 0.025), "j1");
+    json.send("update_resource", fundEdit(fund, "fee_structure.management_fee_rate", 0.025), "j1");
     await yjs.until(
       () => (yjs.data.fee_structure as Record<string, number> | undefined)?.management_fee_rate === 0.025,
       "json edit",
@@ -245,9 +229,9 @@ describe("the shared document from y-websocket clients", () => {
 
   it("concurrent edits converge: different keys both survive, the same key agrees everywhere", async () => {
     const fund = unique("fund");
-    const a = await connectYjs(`fund/${fund}`, await editor("ann"));
-    const b = await connectYjs(`fund/${fund}`, await editor("ben"));
-    const json = await connect(await editor("jay"));
+    const a = await connectYjs(`fund/${fund}`, await editorToken("ann"));
+    const b = await connectYjs(`fund/${fund}`, await editorToken("ben"));
+    const json = await connect(await editorToken("jay"));
     await startEditing(json, fund);
     await a.until(() => a.synced, "a sync");
     await b.until(() => b.synced, "b sync");
@@ -255,7 +239,7 @@ describe("the shared document from y-websocket clients", () => {
     b.doc.getMap("data").set("vintage", 2024);
     a.doc.getMap("data").set("currency", "USD");
     b.doc.getMap("data").set("currency", "EUR");
-    json.send("update_resource", update(fund, "currency", "GBP"), "c");
+    json.send("update_resource", fundEdit(fund, "currency", "GBP"), "c");
     const settled = () =>
       a.data.target_size === 100 && a.data.vintage === 2024 && b.data.target_size === 100 && b.data.vintage === 2024;
     await a.until(settled, "both keys");
@@ -272,7 +256,7 @@ describe("the shared document from y-websocket clients", () => {
 
   it("a late joiner receives everything; read-only clients receive but cannot write", async () => {
     const fund = unique("fund");
-    const writer = await connectYjs(`fund/${fund}`, await editor("wendy"));
+    const writer = await connectYjs(`fund/${fund}`, await editorToken("wendy"));
     await writer.until(() => writer.synced, "sync");
     writer.doc.getMap("data").set("name", "Fund I");
     const reader = await connectYjs(`fund/${fund}`, await signToken({ sub: "reader" }));
@@ -291,8 +275,8 @@ describe("the shared document from y-websocket clients", () => {
 
   it("presence: a closing connection removes only its own awareness states", async () => {
     const fund = unique("fund");
-    const a = await connectYjs(`fund/${fund}`, await editor("ann"));
-    const b = await connectYjs(`fund/${fund}`, await editor("ben"));
+    const a = await connectYjs(`fund/${fund}`, await editorToken("ann"));
+    const b = await connectYjs(`fund/${fund}`, await editorToken("ben"));
     await a.until(() => a.synced, "sync");
     a.setPresence({ user: "ann" });
     b.setPresence({ user: "ben" });
@@ -300,7 +284,7 @@ describe("the shared document from y-websocket clients", () => {
     await b.until(() => b.awareness.has(a.doc.clientID), "a's presence");
     // b cannot remove a's state: only a's connection owns it.
     b.setPresence(null, a.doc.clientID);
-    const c = await connectYjs(`fund/${fund}`, await editor("cid"));
+    const c = await connectYjs(`fund/${fund}`, await editorToken("cid"));
     await c.until(() => c.awareness.size === 2, "both states for a newcomer");
     a.close();
     await b.until(() => !b.awareness.has(a.doc.clientID), "a removed");
@@ -312,7 +296,7 @@ describe("the shared document from y-websocket clients", () => {
 
   it("refuses a Yjs update that writes a key which would vanish or pollute in JSON, and echoes presence", async () => {
     const fund = unique("fund");
-    const writer = await connectYjs(`fund/${fund}`, await editor("wendy"));
+    const writer = await connectYjs(`fund/${fund}`, await editorToken("wendy"));
     await writer.until(() => writer.synced, "sync");
     writer.doc.getMap("data").set("ok", 1);
     writer.doc.getMap("data").set("__proto__", { polluted: true });
@@ -328,21 +312,21 @@ describe("the shared document from y-websocket clients", () => {
 
   it("refuses malformed binary, text frames, bad tokens and foreign resources with close codes", async () => {
     const fund = unique("fund");
-    const writer = await connectYjs(`fund/${fund}`, await editor("wendy"));
+    const writer = await connectYjs(`fund/${fund}`, await editorToken("wendy"));
     await writer.until(() => writer.synced, "sync");
     writer.doc.getMap("data").set("kept", true);
-    const rogue = await connectYjs(`fund/${fund}`, await editor("rogue"));
+    const rogue = await connectYjs(`fund/${fund}`, await editorToken("rogue"));
     rogue.ws.send(new Uint8Array([0, 2, 200, 1, 2]));
     await rogue.until(() => rogue.closed !== null, "close");
     expect(rogue.closed?.code).toBe(1003);
-    const texter = await connectYjs(`fund/${fund}`, await editor("texter"));
+    const texter = await connectYjs(`fund/${fund}`, await editorToken("texter"));
     texter.ws.send("hello");
     await texter.until(() => texter.closed !== null, "close");
     expect(texter.closed?.code).toBe(1003);
     const anonymous = await connectYjs(`fund/${fund}`, null);
     await anonymous.until(() => anonymous.closed !== null, "close");
     expect(anonymous.closed?.code).toBe(4401);
-    const outsider = await connectYjs(`fund/${fund}`, await editor("out", { resources: ["fund:another"] }));
+    const outsider = await connectYjs(`fund/${fund}`, await editorToken("out", { resources: ["fund:another"] }));
     await outsider.until(() => outsider.closed !== null, "close");
     expect(outsider.closed?.code).toBe(4403);
     const server = ((await (await readDocument(fund)).json()) as { document: unknown }).document;
@@ -353,7 +337,7 @@ describe("the shared document from y-websocket clients", () => {
   it("a connection whose token runs out is closed with 4401 by the alarm, also after the document was evicted", async () => {
     const fund = unique("fund");
     const stub = env.DOCUMENT.getByName(`fund:${fund}`);
-    const jane = await connect(await editor("jane"));
+    const jane = await connect(await editorToken("jane"));
     await startEditing(jane, fund);
     const editorsFrame = (...subs: string[]) =>
       JSON.stringify({
@@ -365,8 +349,8 @@ describe("the shared document from y-websocket clients", () => {
         },
       });
     const editorsNow = (...subs: string[]) => jane.next((frame) => JSON.stringify(frame) === editorsFrame(...subs));
-    const short = await connectYjs(`fund/${fund}`, await editor("shorty", { ttl: 60 }));
-    const long = await connectYjs(`fund/${fund}`, await editor("longo", { ttl: 3600 }));
+    const short = await connectYjs(`fund/${fund}`, await editorToken("shorty", { ttl: 60 }));
+    const long = await connectYjs(`fund/${fund}`, await editorToken("longo", { ttl: 3600 }));
     await short.until(() => short.synced, "sync");
     await long.until(() => long.synced, "sync");
     await editorsNow("jane", "longo", "shorty");
@@ -392,7 +376,7 @@ describe("the shared document from y-websocket clients", () => {
     expect(long.closed).toBeNull();
     long.doc.getMap("data").set("after", 2);
     await long.until(() => long.data.after === 2, "own edit");
-    const reader = await connectYjs(`fund/${fund}`, await editor("reader"));
+    const reader = await connectYjs(`fund/${fund}`, await editorToken("reader"));
     await reader.until(() => reader.data.after === 2 && reader.data.before === 1, "both edits");
     expect((await stub.describe()).connections).toBe(2);
     reader.close();
@@ -404,7 +388,7 @@ describe("the shared document from y-websocket clients", () => {
 describe("edits from ingest and the document as JSON", () => {
   it("a published resource_updated is applied, reaches editors and subscribers, and is deduplicated", async () => {
     const fund = unique("fund");
-    const json = await connect(await editor("alice"));
+    const json = await connect(await editorToken("alice"));
     await startEditing(json, fund);
     const event = {
       event: "resource_updated",

@@ -9,22 +9,24 @@
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, onTestFinished } from "vitest";
-import { connect, type Frame, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
+import {
+  connect,
+  type Frame,
+  fundEdit,
+  ingest,
+  ingestOk,
+  startEditing,
+  type TestSocket,
+  unique,
+} from "../helpers/client";
 import { expectLogs } from "../helpers/expected-logs";
 import { failCalls, loseReplies } from "../helpers/replace-method";
-import { signToken } from "../helpers/tokens";
+import { editorToken, signToken } from "../helpers/tokens";
 
-const editor = (sub: string) => signToken({ sub, email: `${sub}@example.com`, scope: "edit" });
-const edit = (fund: string, path: string, value: unknown) => ({
-  resource_type: "fund",
-  resource_id: fund,
-  path,
-  value,
-});
 const published = (fund: string, path: string, value: unknown, id: string) => ({
   event: "resource_updated",
   id,
-  data: { ...edit(fund, path, value), updated_by: "engine" },
+  data: { ...fundEdit(fund, path, value), updated_by: "engine" },
 });
 
 let restorePublish: (() => void) | null = null;
@@ -52,11 +54,6 @@ function repliesBack(): void {
 }
 afterEach(repliesBack);
 
-async function startEditing(socket: TestSocket, fund: string): Promise<void> {
-  const reply = await socket.request("start_editing", { resource_type: "fund", resource_id: fund });
-  expect(reply.event, JSON.stringify(reply)).toBe("editing_started");
-}
-
 async function documentOf(fund: string): Promise<unknown> {
   const response = await exports.default.fetch(`http://edge.test/v1/resources/fund/${fund}`, {
     headers: { Authorization: `Bearer ${await signToken()}` },
@@ -78,9 +75,9 @@ async function history(fund: string, count: number): Promise<[number | undefined
 /** Stores three JSON edits and one ingested edit while the topic is down; nothing is refused. */
 async function storeWhileTopicDown(fund: string, json: TestSocket): Promise<void> {
   await topicDown(fund);
-  json.send("update_resource", edit(fund, "a", 1), "e1");
-  json.send("update_resource", edit(fund, "b", 2), "e2");
-  json.send("update_resource", edit(fund, "c", 3), "e3");
+  json.send("update_resource", fundEdit(fund, "a", 1), "e1");
+  json.send("update_resource", fundEdit(fund, "b", 2), "e2");
+  json.send("update_resource", fundEdit(fund, "c", 3), "e3");
   await expect.poll(() => documentOf(fund), { timeout: 3000 }).toEqual({ a: 1, b: 2, c: 3 });
   const pending = await ingest([published(fund, "d", 4, "i1")]);
   // Stored, not refused: the documented "not published yet", with the way to learn the seq.
@@ -111,7 +108,7 @@ describe("edits stored but not yet published, then the document restarts", () =>
     const logs = expectLogs(/document outbox: topic unavailable|edits are stored; their events are not published yet/);
     onTestFinished(() => expect(logs.lines().length, "the outbox said it waits for the topic").toBeGreaterThan(0));
     const fund = unique("fund");
-    const json = await connect(await editor("crash1"));
+    const json = await connect(await editorToken("crash1"));
     await startEditing(json, fund);
     await storeWhileTopicDown(fund, json);
 
@@ -141,13 +138,13 @@ describe("edits stored but not yet published, then the document restarts", () =>
     const logs = expectLogs(/document outbox: topic unavailable|edits are stored; their events are not published yet/);
     onTestFinished(() => expect(logs.lines().length, "the outbox said it waits for the topic").toBeGreaterThan(0));
     const fund = unique("fund");
-    const json = await connect(await editor("crash2"));
+    const json = await connect(await editorToken("crash2"));
     await startEditing(json, fund);
     await storeWhileTopicDown(fund, json);
 
     await evictDurableObject(env.DOCUMENT.getByName(`fund:${fund}`));
     topicBack();
-    json.send("update_resource", edit(fund, "e", 5), "e4");
+    json.send("update_resource", fundEdit(fund, "e", 5), "e4");
 
     await expectAcksOnce(json);
     expect(await json.next((f) => f.id === "e4")).toMatchObject({ event: "resource_updated", seq: 5 });
@@ -170,17 +167,17 @@ describe("a row the topic stored, then the document restarts before deleting it"
     const logs = expectLogs(/document outbox: topic unavailable|edits are stored; their events are not published yet/);
     onTestFinished(() => expect(logs.lines().length, "the outbox said it waits for the topic").toBeGreaterThan(0));
     const fund = unique("fund");
-    const json = await connect(await editor("crash3"));
+    const json = await connect(await editorToken("crash3"));
     await startEditing(json, fund);
     const watcher = await connect(await signToken());
     await watcher.request("subscribe", { channel: "fund_updates", fund_id: fund });
 
     repliesLost();
-    json.send("update_resource", edit(fund, "a", 1), "e1");
+    json.send("update_resource", fundEdit(fund, "a", 1), "e1");
     // The topic stored and delivered it; the document still holds the row.
     expect(await json.next((f) => f.id === "e1")).toMatchObject({ event: "resource_updated", seq: 1 });
     // The next edit publishes the older row again first (and again loses the reply).
-    json.send("update_resource", edit(fund, "b", 2), "e2");
+    json.send("update_resource", fundEdit(fund, "b", 2), "e2");
     await expect.poll(() => documentOf(fund), { timeout: 3000 }).toEqual({ a: 1, b: 2 });
     const pending = await ingest([published(fund, "d", 4, "i1")]);
     expect(pending.status).toBe(503);
@@ -222,7 +219,7 @@ describe("a row the topic stored, then the document restarts before deleting it"
     expect(again.results.map((result) => [result.seq, result.duplicate])).toEqual([[3, true]]);
 
     // And the topic carries on from there.
-    json.send("update_resource", edit(fund, "e", 5), "e3");
+    json.send("update_resource", fundEdit(fund, "e", 5), "e3");
     expect(await json.next((f) => f.id === "e3")).toMatchObject({ event: "resource_updated", seq: 4 });
     expect(json.frames.filter((frame) => frame.event === "error")).toEqual([]);
     json.close();

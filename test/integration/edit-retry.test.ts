@@ -8,18 +8,10 @@
  */
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { connect, type TestSocket, unique } from "../helpers/client";
+import { connect, fundEdit, startEditing, type TestSocket, unique } from "../helpers/client";
 import { expectLogs } from "../helpers/expected-logs";
 import { loseReplies } from "../helpers/replace-method";
-import { signToken } from "../helpers/tokens";
-
-const editor = (sub: string) => signToken({ sub, email: `${sub}@example.com`, scope: "edit" });
-const edit = (fund: string, path: string, value: unknown) => ({
-  resource_type: "fund",
-  resource_id: fund,
-  path,
-  value,
-});
+import { editorToken, signToken } from "../helpers/tokens";
 
 let restore: (() => void) | null = null;
 afterEach(() => {
@@ -28,9 +20,8 @@ afterEach(() => {
 });
 
 async function editing(sub: string, fund: string): Promise<TestSocket> {
-  const socket = await connect(await editor(sub));
-  const reply = await socket.request("start_editing", { resource_type: "fund", resource_id: fund });
-  expect(reply.event, JSON.stringify(reply)).toBe("editing_started");
+  const socket = await connect(await editorToken(sub));
+  await startEditing(socket, fund);
   return socket;
 }
 
@@ -54,7 +45,7 @@ describe("update_resource when the document's reply is lost", () => {
     const socket = await editing("retry_once", fund);
     const watching = await watcher(fund);
     restore = loseReplies(env.DOCUMENT, "applyEdit", "reply lost", 1);
-    socket.send("update_resource", edit(fund, "irr", 0.12), "u1");
+    socket.send("update_resource", fundEdit(fund, "irr", 0.12), "u1");
     const ack = await socket.next((frame) => frame.id === "u1");
     expect(ack).toMatchObject({ event: "resource_updated", id: "u1", data: { path: "irr", value: 0.12 } });
     expect(await socket.quiet(300), "one acknowledgement, no error").toEqual([]);
@@ -70,7 +61,7 @@ describe("update_resource when the document's reply is lost", () => {
     const socket = await editing("retry_always", fund);
     const watching = await watcher(fund);
     restore = loseReplies(env.DOCUMENT, "applyEdit", "reply lost");
-    socket.send("update_resource", edit(fund, "irr", 0.2), "u2");
+    socket.send("update_resource", fundEdit(fund, "irr", 0.2), "u2");
     const frames = [
       await socket.next((frame) => frame.id === "u2", 10_000),
       await socket.next((frame) => frame.id === "u2", 10_000),
@@ -91,12 +82,12 @@ describe("update_resource when the document's reply is lost", () => {
     const socket = await editing("retry_none", fund);
     const watching = await watcher(fund);
     restore = loseReplies(env.DOCUMENT, "applyEdit", "reply lost", 1);
-    socket.send("update_resource", edit(fund, "n", 1));
+    socket.send("update_resource", fundEdit(fund, "n", 1));
     const error = await socket.next((frame) => frame.event === "error");
     expect(error.data).toMatchObject({ code: "server_error" });
     expect(await watching.next((frame) => frame.event === "resource_updated")).toMatchObject({ data: { value: 1 } });
     expect(await watching.quiet(150)).toEqual([]);
-    socket.send("update_resource", edit(fund, "n", 2));
+    socket.send("update_resource", fundEdit(fund, "n", 2));
     expect(await watching.next((frame) => frame.event === "resource_updated")).toMatchObject({ data: { value: 2 } });
     expect(logs.lines().length).toBeGreaterThan(0);
   });

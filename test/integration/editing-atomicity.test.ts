@@ -7,22 +7,15 @@ import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { hubPlacement } from "../../src/hub/shard";
 import { CLOSE_CODES } from "../../src/protocol/errors";
-import { connect, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
+import { connect, fundEdit, ingest, ingestOk, startEditing, unique } from "../helpers/client";
 import { expectLogs } from "../helpers/expected-logs";
 import { failCalls, replaceMethod } from "../helpers/replace-method";
-import { signExpiringToken, signToken } from "../helpers/tokens";
+import { editorToken, signExpiringToken, signToken } from "../helpers/tokens";
 
-const editor = (sub: string) => signToken({ sub, email: `${sub}@example.com`, scope: "edit" });
-const edit = (fund: string, path: string, value: unknown) => ({
-  resource_type: "fund",
-  resource_id: fund,
-  path,
-  value,
-});
 const published = (fund: string, path: string, value: unknown, id?: string) => ({
   event: "resource_updated",
   ...(id === undefined ? {} : { id }),
-  data: { ...edit(fund, path, value), updated_by: "engine" },
+  data: { ...fundEdit(fund, path, value), updated_by: "engine" },
 });
 
 async function documentOf(fund: string): Promise<Record<string, unknown>> {
@@ -30,11 +23,6 @@ async function documentOf(fund: string): Promise<Record<string, unknown>> {
     headers: { Authorization: `Bearer ${await signToken()}` },
   });
   return response.status === 404 ? {} : ((await response.json()) as { document: Record<string, unknown> }).document;
-}
-
-async function startEditing(socket: TestSocket, fund: string): Promise<void> {
-  const reply = await socket.request("start_editing", { resource_type: "fund", resource_id: fund });
-  expect(reply.event, JSON.stringify(reply)).toBe("editing_started");
 }
 
 /** Makes every topic of this isolate refuse publishes; `restorePublish` (and `afterEach`) stop it. */
@@ -61,13 +49,13 @@ describe("an ingest batch of edits is all or nothing", () => {
   // after part of the batch was committed. Check and apply are now one step in the document.
   it("against concurrent editors: every answer is 200 or 400, never 500, and a 400 applied nothing", async () => {
     const fund = unique("fund");
-    const json = await connect(await editor("racer"));
+    const json = await connect(await editorToken("racer"));
     await startEditing(json, fund);
     const rounds = 15;
     const outcomes = await Promise.all(
       Array.from({ length: rounds }, async (_, round) => {
         // The JSON edit turns `b<round>` into a value; the batch needs it to be a map.
-        json.send("update_resource", edit(fund, `b${round}`, "value"), `j${round}`);
+        json.send("update_resource", fundEdit(fund, `b${round}`, "value"), `j${round}`);
         const response = await ingest([published(fund, `a${round}.x`, round), published(fund, `b${round}.y`, round)]);
         return { round, status: response.status };
       }),
@@ -86,11 +74,11 @@ describe("an ingest batch of edits is all or nothing", () => {
 describe("an edit that is stored is never reported as refused", () => {
   it("a JSON editor gets no error when the topic is down, and its acknowledgement once it is back", async () => {
     const fund = unique("fund");
-    const json = await connect(await editor("patient"));
+    const json = await connect(await editorToken("patient"));
     await startEditing(json, fund);
     const logs = expectLogs(/^document outbox: topic unavailable/);
     topicsFail();
-    json.send("update_resource", edit(fund, "terms.rate", 0.02), "stored1");
+    json.send("update_resource", fundEdit(fund, "terms.rate", 0.02), "stored1");
     expect(await json.quiet(300)).toEqual([]);
     expect(await documentOf(fund)).toEqual({ terms: { rate: 0.02 } });
     restorePublish?.();
@@ -142,7 +130,7 @@ describe("an editor that closes while starting to edit", () => {
   it("does not stay an editor", async () => {
     const fund = unique("fund");
     for (let attempt = 0; attempt < 5; attempt++) {
-      const socket = await connect(await editor(`ghost${attempt}`));
+      const socket = await connect(await editorToken(`ghost${attempt}`));
       socket.send("start_editing", { resource_type: "fund", resource_id: fund }, "s");
       socket.close();
     }
@@ -216,17 +204,17 @@ describe("a JSON editor's update_resource sent twice with the same id", () => {
   // Hub edits carry the socket and message id as their dedupe key, as ingest edits carry theirs.
   it("is applied once; the repeat is acknowledged again with the first one's seq", async () => {
     const fund = unique("fund");
-    const json = await connect(await editor("twice"));
+    const json = await connect(await editorToken("twice"));
     await startEditing(json, fund);
     const watcher = await connect(await signToken());
     await watcher.request("subscribe", { channel: "fund_updates", fund_id: fund });
-    json.send("update_resource", edit(fund, "terms.rate", 0.01), "same");
+    json.send("update_resource", fundEdit(fund, "terms.rate", 0.01), "same");
     const first = await json.next((frame) => frame.id === "same");
     expect(first).toMatchObject({ event: "resource_updated", seq: 1 });
     // An edit in between: a repeat applied again would overwrite it.
-    json.send("update_resource", edit(fund, "terms.rate", 0.02), "other");
+    json.send("update_resource", fundEdit(fund, "terms.rate", 0.02), "other");
     await json.next((frame) => frame.id === "other");
-    json.send("update_resource", edit(fund, "terms.rate", 0.01), "same");
+    json.send("update_resource", fundEdit(fund, "terms.rate", 0.01), "same");
     expect(await json.next((frame) => frame.id === "same")).toEqual(first);
     expect(await documentOf(fund)).toEqual({ terms: { rate: 0.02 } });
     const seen = [await watcher.next(), await watcher.next()].map((frame) => [frame.seq, frame.data.value]);

@@ -18,26 +18,11 @@ import {
   MAX_YJS_CONNECTIONS_PER_USER,
 } from "../../src/protocol/limits";
 import { encodeQueryAwareness, encodeUpdate } from "../../src/protocol/yjs/frames";
-import { connect, type Frame, ingest, ingestOk, type TestSocket, unique } from "../helpers/client";
-import { signToken } from "../helpers/tokens";
+import { connect, fundEdit, ingest, ingestOk, startEditing, type TestSocket, unique } from "../helpers/client";
+import { editorToken, signToken } from "../helpers/tokens";
 import { connectYjs, type YjsTestClient } from "../helpers/yjs-client";
 
-const editor = (sub: string, extra: Record<string, unknown> = {}) =>
-  signToken({ sub, email: `${sub}@example.com`, scope: "edit", ...extra });
 const reader = (sub: string) => signToken({ sub, email: `${sub}@example.com` });
-
-async function startEditing(socket: TestSocket, fund: string): Promise<Frame> {
-  const reply = await socket.request("start_editing", { resource_type: "fund", resource_id: fund });
-  expect(reply.event, JSON.stringify(reply)).toBe("editing_started");
-  return reply;
-}
-
-const edit = (fund: string, path: string, value: unknown) => ({
-  resource_type: "fund",
-  resource_id: fund,
-  path,
-  value,
-});
 
 /** A JSON frame with `value` spliced in as raw JSON text (for values JSON.stringify cannot make). */
 function rawEdit(fund: string, path: string, valueJson: string, id: string): string {
@@ -60,9 +45,9 @@ async function syncedYjs(fund: string, token: string): Promise<YjsTestClient> {
 /** A fund with one accepted edit (seq 1), to check after each attack that nothing was lost. */
 async function fundWithOneEdit(): Promise<{ fund: string; json: TestSocket }> {
   const fund = unique("fund");
-  const json = await connect(await editor("alice"));
+  const json = await connect(await editorToken("alice"));
   await startEditing(json, fund);
-  json.send("update_resource", edit(fund, "fee_structure.management_fee_rate", 0.02), "ok1");
+  json.send("update_resource", fundEdit(fund, "fee_structure.management_fee_rate", 0.02), "ok1");
   expect(await json.next((frame) => frame.id === "ok1")).toMatchObject({ event: "resource_updated", seq: 1 });
   return { fund, json };
 }
@@ -105,7 +90,7 @@ function sendRaw(client: YjsTestClient, build: (doc: Y.Doc) => void): Uint8Array
 describe("Yjs updates whose dependencies never arrive", () => {
   it("are refused and the connection closed; nothing pending is kept, stored or served", async () => {
     const { fund, json } = await fundWithOneEdit();
-    const attacker = await syncedYjs(fund, await editor("mallory"));
+    const attacker = await syncedYjs(fund, await editorToken("mallory"));
     // The second of two updates of one client, without the first: every struct waits for it.
     const scratch = new Y.Doc();
     scratch.getMap("data").set("first", "x".repeat(10));
@@ -152,7 +137,7 @@ describe("depth", () => {
 
   it("a Yjs update nesting maps thousands deep is refused and the connection closed", async () => {
     const { fund, json } = await fundWithOneEdit();
-    const attacker = await syncedYjs(fund, await editor("mallory"));
+    const attacker = await syncedYjs(fund, await editorToken("mallory"));
     sendRaw(attacker, (doc) => {
       doc.transact(() => {
         let map = doc.getMap("data");
@@ -183,7 +168,7 @@ describe("prototype keys inside values", () => {
     }
     const body = `{"event":"resource_updated","data":{"resource_type":"fund","resource_id":"${fund}","path":"terms","value":${poisoned},"updated_by":"engine"}}`;
     expect((await ingest(body)).status).toBe(400);
-    const attacker = await syncedYjs(fund, await editor("mallory"));
+    const attacker = await syncedYjs(fund, await editorToken("mallory"));
     sendRaw(attacker, (doc) => doc.getMap("data").set("terms", JSON.parse(poisoned)));
     await closedWith(attacker, CLOSE_CODES.update_refused);
     await stillHealthy(fund, BASE);
@@ -193,11 +178,11 @@ describe("prototype keys inside values", () => {
   it("keys named after Object.prototype members are ordinary data, stored and read back exactly", async () => {
     const { fund, json } = await fundWithOneEdit();
     const value = { constructor: "c", prototype: { toString: 1 }, hasOwnProperty: [true], valueOf: null };
-    json.send("update_resource", edit(fund, "terms", value), "own");
+    json.send("update_resource", fundEdit(fund, "terms", value), "own");
     expect(await json.next((frame) => frame.id === "own")).toMatchObject({ event: "resource_updated", seq: 2 });
     const published = await ingestOk({
       event: "resource_updated",
-      data: { ...edit(fund, "more", value), updated_by: "engine" },
+      data: { ...fundEdit(fund, "more", value), updated_by: "engine" },
     });
     expect(published.results).toHaveLength(1);
     const expected = { ...BASE, terms: value, more: value };
@@ -223,7 +208,7 @@ describe("smaller ones", () => {
       event: "error",
       data: { code: "invalid_message", details: { issue: "non_finite_number" } },
     });
-    const attacker = await syncedYjs(fund, await editor("mallory"));
+    const attacker = await syncedYjs(fund, await editorToken("mallory"));
     sendRaw(attacker, (doc) => doc.getMap("data").set("rate", Number.POSITIVE_INFINITY));
     await closedWith(attacker, CLOSE_CODES.update_refused);
     await stillHealthy(fund, BASE);
@@ -232,7 +217,7 @@ describe("smaller ones", () => {
 
   it(`a JSON path segment longer than ${MAX_KEY_LENGTH} characters is refused`, async () => {
     const { fund, json } = await fundWithOneEdit();
-    json.send("update_resource", edit(fund, `a${"b".repeat(MAX_KEY_LENGTH)}`, 1), "long");
+    json.send("update_resource", fundEdit(fund, `a${"b".repeat(MAX_KEY_LENGTH)}`, 1), "long");
     expect(await json.next((frame) => frame.id === "long")).toMatchObject({
       event: "error",
       data: { code: "invalid_message", details: { issue: "key_too_long", limit: MAX_KEY_LENGTH } },
@@ -242,7 +227,7 @@ describe("smaller ones", () => {
 
   it("a Yjs client cannot store content outside the data map", async () => {
     const { fund, json } = await fundWithOneEdit();
-    const attacker = await syncedYjs(fund, await editor("mallory"));
+    const attacker = await syncedYjs(fund, await editorToken("mallory"));
     sendRaw(attacker, (doc) => doc.getMap("elsewhere").set("blob", "z".repeat(100_000)));
     await closedWith(attacker, CLOSE_CODES.update_refused);
     const newcomer = await syncedYjs(fund, await reader("nina"));
@@ -254,7 +239,7 @@ describe("smaller ones", () => {
 
   it(`one Yjs update changing more than ${MAX_LEAVES_PER_UPDATE} leaves is refused whole`, async () => {
     const { fund, json } = await fundWithOneEdit();
-    const attacker = await syncedYjs(fund, await editor("mallory"));
+    const attacker = await syncedYjs(fund, await editorToken("mallory"));
     sendRaw(attacker, (doc) => {
       doc.transact(() => {
         const cells = new Y.Map<unknown>();
@@ -350,7 +335,7 @@ describe("what a legitimate client sends is not refused", () => {
   // refused when the later session's id was the higher one.
   it("one update carrying two sessions' edits, the later session's structs decoded first", async () => {
     const { fund, json } = await fundWithOneEdit();
-    const client = await syncedYjs(fund, await editor("offline"));
+    const client = await syncedYjs(fund, await editorToken("offline"));
     const first = new Y.Doc();
     first.clientID = 1;
     Y.applyUpdate(first, Y.encodeStateAsUpdate(client.doc));
@@ -373,7 +358,7 @@ describe("what a legitimate client sends is not refused", () => {
 
   it("an offline edit inside a map another client deleted meanwhile is accepted (and discarded)", async () => {
     const { fund, json } = await fundWithOneEdit();
-    const a = await syncedYjs(fund, await editor("ann"));
+    const a = await syncedYjs(fund, await editorToken("ann"));
     a.doc.transact(() => {
       const terms = new Y.Map<unknown>();
       a.doc.getMap("data").set("terms", terms);
@@ -388,7 +373,7 @@ describe("what a legitimate client sends is not refused", () => {
     // Meanwhile Ann deletes the map; the server collects what was in it.
     a.doc.getMap("data").delete("terms");
     await stillHealthy(fund, BASE);
-    const b = await syncedYjs(fund, await editor("ben"));
+    const b = await syncedYjs(fund, await editorToken("ben"));
     b.ws.send(encodeUpdate(Y.encodeStateAsUpdate(ben, before)));
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(b.closed).toBeNull();
@@ -399,7 +384,7 @@ describe("what a legitimate client sends is not refused", () => {
 
   it("a subdocument is refused (it is not part of the model), and the document stays readable", async () => {
     const { fund, json } = await fundWithOneEdit();
-    const attacker = await syncedYjs(fund, await editor("mallory"));
+    const attacker = await syncedYjs(fund, await editorToken("mallory"));
     sendRaw(attacker, (doc) => doc.getMap("data").set("sub", new Y.Doc()));
     await closedWith(attacker, CLOSE_CODES.update_refused);
     await stillHealthy(fund, BASE);

@@ -13,7 +13,7 @@ import { DeliveredResourceUpdated, REPLIES, type ReplyEvent } from "../../src/pr
 import { ResourceUpdated } from "../../src/protocol/equihome/server-events";
 import { INGEST_EVENTS } from "../../src/protocol/ingest";
 import { connect, type Frame, ingestOk, progress, type TestSocket, unique } from "../helpers/client";
-import { signToken } from "../helpers/tokens";
+import { editorToken, signToken } from "../helpers/tokens";
 import { connectYjs } from "../helpers/yjs-client";
 
 const isReply = (event: string): event is ReplyEvent => Object.hasOwn(REPLIES, event);
@@ -44,9 +44,6 @@ function expectWireMatchesSchemas(...sockets: TestSocket[]): void {
     }
   }
 }
-
-const editor = (sub: string, extra: Record<string, unknown> = {}) =>
-  signToken({ sub, email: `${sub}@example.com`, scope: "edit", ...extra });
 
 const fundRef = (fund: string) => ({ resource_type: "fund", resource_id: fund });
 
@@ -101,8 +98,8 @@ describe("the hub's replies parse with the schemas it is typed by", () => {
 
   it("editing: editing_started, editors_updated, an edit, its repeat, a Yjs deletion, editing_ended", async () => {
     const fund = unique("fund");
-    const alice = await connect(await editor("alice"));
-    const bob = await connect(await editor("bob"));
+    const alice = await connect(await editorToken("alice"));
+    const bob = await connect(await editorToken("bob"));
     expect((await alice.request("start_editing", fundRef(fund))).event).toBe("editing_started");
     expect((await bob.request("start_editing", fundRef(fund))).event).toBe("editing_started");
     await alice.nextEvent("editors_updated");
@@ -114,7 +111,7 @@ describe("the hub's replies parse with the schemas it is typed by", () => {
     const repeat = await alice.request("update_resource", edit, "edit-1");
     expect(repeat).toMatchObject({ event: "resource_updated", id: "edit-1", seq: ack.seq });
 
-    const yjs = await connectYjs(`fund/${fund}`, await editor("yuki"));
+    const yjs = await connectYjs(`fund/${fund}`, await editorToken("yuki"));
     await yjs.until(() => yjs.synced && yjs.data.fee_structure !== undefined, "sync");
     yjs.doc.transact(() =>
       (yjs.doc.getMap("data").get("fee_structure") as Y.Map<unknown>).delete("management_fee_rate"),
@@ -134,10 +131,10 @@ describe("the hub's replies parse with the schemas it is typed by", () => {
 
   it("refresh_token: token_refreshed, then the unsolicited ends of what a narrower token no longer reaches", async () => {
     const fund = unique("fund");
-    const socket = await connect(await editor("narrow", { resources: ["fund:*"] }));
+    const socket = await connect(await editorToken("narrow", { resources: ["fund:*"] }));
     await socket.request("subscribe", { channel: "fund_updates", fund_id: fund });
     await socket.request("start_editing", fundRef(fund));
-    const narrower = await editor("narrow", { resources: ["fund:other"] });
+    const narrower = await editorToken("narrow", { resources: ["fund:other"] });
     expect((await socket.request("refresh_token", { token: narrower })).event).toBe("token_refreshed");
     const ended = await socket.nextEvent("editing_ended");
     expect(ended.data).toEqual({ ...fundRef(fund), reason: "authorization_error" });
@@ -174,7 +171,7 @@ describe("the hub's replies parse with the schemas it is typed by", () => {
     await socket.nextEvent("error");
     socket.close();
 
-    const editorSocket = await connect(await editor("writer"));
+    const editorSocket = await connect(await editorToken("writer"));
     await editorSocket.request("start_editing", fundRef(fund));
     for (const path of ["A", "a.__proto__", Array.from({ length: 9 }, () => "a").join(".")]) {
       const refused = await editorSocket.request("update_resource", { ...fundRef(fund), path, value: 1 });
