@@ -13,9 +13,8 @@
  */
 import * as v from "valibot";
 import type { Env } from "../env";
-import { EDITABLE_RESOURCES, type ResourceRef } from "../protocol/equihome/editing";
+import { type ResourceRef, resourceTopic } from "../protocol/equihome/editing";
 import type { NewEvent } from "../protocol/topics";
-import { topicName } from "../protocol/topics";
 import type { DocumentStore } from "./document-store";
 
 /** A row's events as `appendUpdate` wrote them: checked when read back, never trusted as cast. */
@@ -101,7 +100,7 @@ export class Outbox {
     const resource = this.resource();
     // Rows are written only for a named document, so this is a bug; throwing stops a busy loop.
     if (resource === null) throw new Error("outbox rows of a document that has no name");
-    const topic = topicName({ channel: EDITABLE_RESOURCES[resource.resource_type].channel, key: resource.resource_id });
+    const topic = resourceTopic(resource);
     const stub = this.topics.getByName(topic);
     for (const row of rows) {
       const events: NewEvent[] = v.parse(OutboxEventsSchema, JSON.parse(row.events)).map((event, index) => ({

@@ -28,6 +28,7 @@ import {
   parsePath,
   parseResourceRef,
   type ResourceRef,
+  resourceTopic,
 } from "../../protocol/equihome/editing";
 import type { ReplyData } from "../../protocol/equihome/replies";
 import { CLOSE_CODES, ProtocolError } from "../../protocol/errors";
@@ -408,11 +409,6 @@ const CLIENT_EVENTS = [
   "update_resource",
   "end_editing",
 ];
-
-/** The topic whose subscribers and editors receive a resource's `resource_updated`. */
-export function resourceTopic({ resource_type, resource_id }: ResourceRef): string {
-  return topicName({ channel: EDITABLE_RESOURCES[resource_type].channel, key: resource_id });
-}
 
 /** The resource an editing subscription's topic belongs to. */
 function resourceOfTopic(topic: string): ResourceRef | null {

@@ -6,6 +6,7 @@ import * as v from "valibot";
 import { type IssueCode, issueDetails, ProtocolError } from "../errors";
 import { exceedsBytes, MAX_EDIT_VALUE_BYTES, MAX_KEY_LENGTH, MAX_PATH_DEPTH, MAX_VALUE_DEPTH } from "../limits";
 import { IdSchema } from "../schemas";
+import { topicName } from "../topics";
 
 /** Resource types with a shared document, and the channel their updates go to. */
 export const EDITABLE_RESOURCES = {
@@ -30,6 +31,11 @@ export function isEditableResourceType(type: string): type is EditableResourceTy
 /** `fund:fund_123`: the document Durable Object's name. */
 export function documentName({ resource_type, resource_id }: ResourceRef): string {
   return `${resource_type}:${resource_id}`;
+}
+
+/** The topic whose subscribers and editors receive a resource's `resource_updated`. */
+export function resourceTopic({ resource_type, resource_id }: ResourceRef): string {
+  return topicName({ channel: EDITABLE_RESOURCES[resource_type].channel, key: resource_id });
 }
 
 /** Parses `{resource_type, resource_id}`; unknown types are `resource_not_found`. */
