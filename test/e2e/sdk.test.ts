@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createClient, type EquihomeClient, EquihomeError, type EventMeta } from "../../client/src/index";
-import { signToken, type TestClaims } from "../helpers/tokens";
+import { signExpiringToken, signToken, type TestClaims } from "../helpers/tokens";
 import { type DevServer, startDevServer } from "./helpers/dev-server";
 import { publish } from "./helpers/ingest";
 import { waitFor } from "./helpers/wait";
@@ -63,15 +63,8 @@ const notification = (n: number) => ({
   data: { type: "info", message: `note ${n}`, timestamp: "2026-01-01T00:00:00Z" },
 });
 
-/**
- * A token of the run whose access ends 0.8-1 s from now (as signExpiringToken in
- * test/helpers/tokens.ts, with the run's secret): signed at the start of a second, exp 29 s ago.
- */
-async function expiringToken(claims: TestClaims): Promise<string> {
-  const intoSecond = Date.now() % 1000;
-  if (intoSecond > 200) await new Promise((resolve) => setTimeout(resolve, 1000 - intoSecond));
-  return signToken({ ...claims, ttl: -29 }, server.secret);
-}
+/** A token of the run whose access ends 0.8-1 s from now (signExpiringToken with the run's secret). */
+const expiringToken = (claims: TestClaims) => signExpiringToken(claims, server.secret);
 
 /** A token provider that counts its calls and, while `hold` is set, does not answer. */
 function provider(claims: TestClaims = {}, first?: () => Promise<string>) {

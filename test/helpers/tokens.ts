@@ -35,10 +35,10 @@ export const editorToken = (sub: string, claims: TestClaims = {}) =>
 /**
  * A token whose access ends 0.8–1 s from now: `exp` is in whole seconds, so it is signed at the
  * start of a second (else it could run out within milliseconds), valid thanks to the 30 s clock
- * tolerance, and ends with it.
+ * tolerance, and ends with it. Signed with the test secret (or `secret`).
  */
-export async function signExpiringToken(claims: TestClaims = {}): Promise<string> {
+export async function signExpiringToken(claims: TestClaims = {}, secret = TEST_JWT_SECRET): Promise<string> {
   const intoSecond = Date.now() % 1000;
   if (intoSecond > 200) await new Promise((resolve) => setTimeout(resolve, 1000 - intoSecond));
-  return signToken({ ...claims, ttl: -29 });
+  return signToken({ ...claims, ttl: -29 }, secret);
 }
