@@ -4,7 +4,7 @@
  */
 import { exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import { publisherToken } from "./tokens";
+import { publisherToken, signToken } from "./tokens";
 
 export interface Frame {
   event: string;
@@ -172,4 +172,16 @@ export async function startEditing(socket: TestSocket, fund: string, id?: string
   const reply = await socket.request("start_editing", { resource_type: "fund", resource_id: fund }, id);
   expect(reply.event, JSON.stringify(reply)).toBe("editing_started");
   return reply;
+}
+
+/** `GET /v1/resources/fund/:fund` through the Worker, with a reader's token (or `token`). */
+export async function readDocument(fund: string, token?: string): Promise<Response> {
+  return exports.default.fetch(`http://edge.test/v1/resources/fund/${fund}`, {
+    headers: { Authorization: `Bearer ${token ?? (await signToken())}` },
+  });
+}
+
+/** The fund's document, as `GET /v1/resources/fund/:fund` answers it. */
+export async function documentOf(fund: string): Promise<unknown> {
+  return ((await (await readDocument(fund)).json()) as { document: unknown }).document;
 }

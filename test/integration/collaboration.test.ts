@@ -3,15 +3,9 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import * as Y from "yjs";
 import { DOCUMENT_COMPACT_UPDATES, MAX_EDIT_VALUE_BYTES } from "../../src/protocol/limits";
-import { connect, fundEdit, ingest, ingestOk, startEditing, unique } from "../helpers/client";
+import { connect, fundEdit, ingest, ingestOk, readDocument, startEditing, unique } from "../helpers/client";
 import { editorToken, signToken } from "../helpers/tokens";
 import { connectYjs } from "../helpers/yjs-client";
-
-async function readDocument(fund: string, token?: string): Promise<Response> {
-  return exports.default.fetch(`http://edge.test/v1/resources/fund/${fund}`, {
-    headers: { Authorization: `Bearer ${token ?? (await signToken())}` },
-  });
-}
 
 describe("collaborative editing over the JSON protocol", () => {
   it("start_editing returns the whole document and the editors; others get editors_updated", async () => {

@@ -7,10 +7,11 @@
  * again after the restart, and the topic answers it as a duplicate: no edit is seen twice.
  */
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, onTestFinished } from "vitest";
 import {
   connect,
+  documentOf,
   type Frame,
   fundEdit,
   ingest,
@@ -53,13 +54,6 @@ function repliesBack(): void {
   restoreReplies = null;
 }
 afterEach(repliesBack);
-
-async function documentOf(fund: string): Promise<unknown> {
-  const response = await exports.default.fetch(`http://edge.test/v1/resources/fund/${fund}`, {
-    headers: { Authorization: `Bearer ${await signToken()}` },
-  });
-  return ((await response.json()) as { document: unknown }).document;
-}
 
 /** What a new subscriber replaying the fund's topic from the start receives: [seq, path]. */
 async function history(fund: string, count: number): Promise<[number | undefined, unknown][]> {

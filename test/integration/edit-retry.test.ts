@@ -6,9 +6,9 @@
  * editor is told the outcome is unknown (`edit_unconfirmed`), not that the edit failed. An edit
  * without an id is never sent twice.
  */
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { connect, fundEdit, startEditing, type TestSocket, unique } from "../helpers/client";
+import { connect, documentOf, fundEdit, startEditing, type TestSocket, unique } from "../helpers/client";
 import { expectLogs } from "../helpers/expected-logs";
 import { loseReplies } from "../helpers/replace-method";
 import { editorToken, signToken } from "../helpers/tokens";
@@ -30,13 +30,6 @@ async function watcher(fund: string): Promise<TestSocket> {
   const reply = await socket.request("subscribe", { channel: "fund_updates", fund_id: fund });
   expect(reply.event, JSON.stringify(reply)).toBe("subscribed");
   return socket;
-}
-
-async function documentOf(fund: string): Promise<unknown> {
-  const response = await exports.default.fetch(`http://edge.test/v1/resources/fund/${fund}`, {
-    headers: { Authorization: `Bearer ${await signToken()}` },
-  });
-  return ((await response.json()) as { document: unknown }).document;
 }
 
 describe("update_resource when the document's reply is lost", () => {

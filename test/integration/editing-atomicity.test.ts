@@ -3,11 +3,11 @@
  * that closes while it starts editing does not stay an editor.
  */
 import { runDurableObjectAlarm } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { hubPlacement } from "../../src/hub/shard";
 import { CLOSE_CODES } from "../../src/protocol/errors";
-import { connect, fundEdit, ingest, ingestOk, startEditing, unique } from "../helpers/client";
+import { connect, fundEdit, ingest, ingestOk, readDocument, startEditing, unique } from "../helpers/client";
 import { expectLogs } from "../helpers/expected-logs";
 import { failCalls, replaceMethod } from "../helpers/replace-method";
 import { editorToken, signExpiringToken, signToken } from "../helpers/tokens";
@@ -19,9 +19,7 @@ const published = (fund: string, path: string, value: unknown, id?: string) => (
 });
 
 async function documentOf(fund: string): Promise<Record<string, unknown>> {
-  const response = await exports.default.fetch(`http://edge.test/v1/resources/fund/${fund}`, {
-    headers: { Authorization: `Bearer ${await signToken()}` },
-  });
+  const response = await readDocument(fund);
   return response.status === 404 ? {} : ((await response.json()) as { document: Record<string, unknown> }).document;
 }
 

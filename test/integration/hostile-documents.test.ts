@@ -5,7 +5,7 @@
  * accepted events still replay with since_seq, and the document reads as before.
  */
 import { evictDurableObject } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import * as Y from "yjs";
 import { CLOSE_CODES } from "../../src/protocol/errors";
@@ -18,7 +18,16 @@ import {
   MAX_YJS_CONNECTIONS_PER_USER,
 } from "../../src/protocol/limits";
 import { encodeQueryAwareness, encodeUpdate } from "../../src/protocol/yjs/frames";
-import { connect, fundEdit, ingest, ingestOk, startEditing, type TestSocket, unique } from "../helpers/client";
+import {
+  connect,
+  fundEdit,
+  ingest,
+  ingestOk,
+  readDocument,
+  startEditing,
+  type TestSocket,
+  unique,
+} from "../helpers/client";
 import { editorToken, signToken } from "../helpers/tokens";
 import { connectYjs, type YjsTestClient } from "../helpers/yjs-client";
 
@@ -27,12 +36,6 @@ const reader = (sub: string) => signToken({ sub, email: `${sub}@example.com` });
 /** A JSON frame with `value` spliced in as raw JSON text (for values JSON.stringify cannot make). */
 function rawEdit(fund: string, path: string, valueJson: string, id: string): string {
   return `{"event":"update_resource","data":{"resource_type":"fund","resource_id":"${fund}","path":"${path}","value":${valueJson}},"id":"${id}"}`;
-}
-
-async function readDocument(fund: string): Promise<Response> {
-  return exports.default.fetch(`http://edge.test/v1/resources/fund/${fund}`, {
-    headers: { Authorization: `Bearer ${await signToken()}` },
-  });
 }
 
 /** A y-websocket client of the fund, once its first sync is done. */
