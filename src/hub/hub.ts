@@ -10,6 +10,7 @@ import type { Env } from "../env";
 import { HUB_RENEW_MS } from "../protocol/limits";
 import type { Delivery, DeliveryReply, TopicEvent } from "../protocol/topics";
 import { AttachmentKind } from "../socket-host/attachment";
+import type { InboundSocket } from "../socket-host/inbound";
 import { SocketHost } from "../socket-host/socket-host";
 import { HubStore } from "./hub-store";
 import { type LocalSubscription, type SubscriberSocket, SubscriptionIndex } from "./subscriptions";
@@ -32,7 +33,7 @@ export function hubAttachment<T>(ns: string, version: number, socket: v.GenericS
 /** Serialized attachments up to this size (as JSON) carry their subscriptions inline (cap 2,048). */
 export const MAX_INLINE_ATTACHMENT_CHARS = 1800;
 
-export abstract class Hub<S extends SubscriberSocket, T> extends SocketHost<Env, S> {
+export abstract class Hub<S extends SubscriberSocket & InboundSocket, T> extends SocketHost<Env, S> {
   protected readonly store: HubStore;
   readonly index: SubscriptionIndex<S>;
   #name: string | null;

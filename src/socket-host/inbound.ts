@@ -18,6 +18,11 @@ export interface InboundSocket {
    * `unsubscribe` never overtakes the `subscribe` before it.
    */
   inbox: Promise<void>;
+  /**
+   * Told that its token expired: set by whoever tells it first (this pipeline, or the socket
+   * host's expiry sweep and send checks), so it is told once.
+   */
+  expired?: boolean;
 }
 
 /**
@@ -97,7 +102,7 @@ async function handle<S extends InboundSocket, F extends string | ArrayBuffer, C
     return;
   }
   if (wire.needsToken(command) && wire.expiresAt(socket) <= Date.now()) {
-    wire.expire(socket);
+    expireOnce(socket, () => wire.expire(socket));
     return;
   }
   try {
@@ -105,6 +110,13 @@ async function handle<S extends InboundSocket, F extends string | ArrayBuffer, C
   } catch (error) {
     wire.refuse(socket, asRefusal(error, "a command failed"), command, frame);
   }
+}
+
+/** Tells a socket its token expired, unless it was told already. */
+export function expireOnce(socket: InboundSocket, tell: () => void): void {
+  if (socket.expired) return;
+  socket.expired = true;
+  tell();
 }
 
 /** Text is measured in UTF-8 bytes, binary (y-websocket's frames) as it is. */

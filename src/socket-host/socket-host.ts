@@ -18,13 +18,12 @@ import { DurableObject } from "cloudflare:workers";
 import { CLOSE_CODES } from "../protocol/errors";
 import { AlarmPlanner } from "./alarm-planner";
 import type { AttachmentKind } from "./attachment";
+import { expireOnce, type InboundSocket } from "./inbound";
 
-export abstract class SocketHost<E, S extends object> extends DurableObject<E> {
+export abstract class SocketHost<E, S extends InboundSocket> extends DurableObject<E> {
   protected readonly planner: AlarmPlanner;
   /** The socket each hibernatable WebSocket belongs to (several may share one: a probe). */
   readonly #byWebSocket = new Map<WebSocket, S>();
-  /** Sockets told their token expired, so a send racing the close does not tell them twice. */
-  readonly #expired = new WeakSet<S>();
   /** Work started by a socket event that nobody else waits for ({@link later}). */
   readonly #later = new Set<Promise<void>>();
 
@@ -113,10 +112,8 @@ export abstract class SocketHost<E, S extends object> extends DurableObject<E> {
    */
   protected expireIfDue(socket: S, now: number): boolean {
     if (this.expiresAt(socket) > now) return false;
-    if (!this.#expired.has(socket)) {
-      this.#expired.add(socket);
-      this.expire(socket);
-    }
+    // Once, whether the pipeline (a frame after the expiry) or this check tells it first.
+    expireOnce(socket, () => this.expire(socket));
     return true;
   }
 

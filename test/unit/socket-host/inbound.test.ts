@@ -92,6 +92,15 @@ describe("the inbound pipeline", () => {
     expect(told.filter((line) => line.startsWith("ran"))).toHaveLength(MESSAGE_BURST);
   });
 
+  it("an expired socket is told once, however many frames were queued behind the first", async () => {
+    const { told, wire } = fakeWire();
+    const s = socket(Date.now() - 1);
+    void receive(wire, s, "run:a", 0);
+    void receive(wire, s, "run:b", 0);
+    await receive(wire, s, "run:c", 0);
+    expect(told).toEqual(["expired"]);
+  });
+
   it("an expired token ends the socket, except for a command that renews it", async () => {
     const { told, wire } = fakeWire();
     const s = socket(Date.now() - 1);
